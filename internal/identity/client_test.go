@@ -249,32 +249,42 @@ func TestErrorsAreTyped(t *testing.T) {
 		notWanted []error
 	}{
 		{
-			name:     "not found",
-			respond:  func(w http.ResponseWriter) { writeAPIError(w, 404, "inexistent_connection", "The connection does not exist") },
+			name: "not found",
+			respond: func(w http.ResponseWriter) {
+				writeAPIError(w, 404, "inexistent_connection", "The connection does not exist")
+			},
 			want:     ErrNotFound,
 			wantCode: "inexistent_connection", wantMsg: "The connection does not exist", attempts: 1,
 		},
 		{
-			name:    "conflict",
-			respond: func(w http.ResponseWriter) { writeAPIError(w, 409, "", "A connection with the same name already exists") },
-			want:    ErrConflict, wantMsg: "A connection with the same name already exists", attempts: 1,
+			name: "conflict",
+			respond: func(w http.ResponseWriter) {
+				writeAPIError(w, 409, "", "A connection with the same name already exists")
+			},
+			want: ErrConflict, wantMsg: "A connection with the same name already exists", attempts: 1,
 		},
 		{
-			name:     "invalid body",
-			respond:  func(w http.ResponseWriter) { writeAPIError(w, 400, "invalid_body", "Payload validation error: 'Too short' on property name") },
+			name: "invalid body",
+			respond: func(w http.ResponseWriter) {
+				writeAPIError(w, 400, "invalid_body", "Payload validation error: 'Too short' on property name")
+			},
 			want:     ErrInvalid,
 			wantCode: "invalid_body", wantMsg: "Payload validation error: 'Too short' on property name", attempts: 1,
 			notWanted: []error{ErrForbiddenFlag},
 		},
 		{
-			name:     "forbidden flag",
-			respond:  func(w http.ResponseWriter) { writeAPIError(w, 400, "", "You are not allowed to set flag 'disable_impersonation'") },
+			name: "forbidden flag",
+			respond: func(w http.ResponseWriter) {
+				writeAPIError(w, 400, "", "You are not allowed to set flag 'disable_impersonation'")
+			},
 			want:     ErrForbiddenFlag,
 			wantFlag: "disable_impersonation", wantMsg: "You are not allowed to set flag 'disable_impersonation'", attempts: 1,
 		},
 		{
-			name:     "forbidden flag, bare name",
-			respond:  func(w http.ResponseWriter) { writeAPIError(w, 400, "invalid_body", "You are not allowed to set flag enable_sso.") },
+			name: "forbidden flag, bare name",
+			respond: func(w http.ResponseWriter) {
+				writeAPIError(w, 400, "invalid_body", "You are not allowed to set flag enable_sso.")
+			},
 			want:     ErrForbiddenFlag,
 			wantFlag: "enable_sso", wantCode: "invalid_body", wantMsg: "You are not allowed to set flag enable_sso.", attempts: 1,
 		},
@@ -287,9 +297,9 @@ func TestErrorsAreTyped(t *testing.T) {
 			wantMsg: "Insufficient scope, expected any of: update:tenant_settings", attempts: 1,
 		},
 		{
-			name:     "server error retried then unavailable",
-			respond:  func(w http.ResponseWriter) { writeAPIError(w, 503, "", "Service Unavailable") },
-			want:     ErrUnavailable, wantMsg: "Service Unavailable", attempts: 6,
+			name:    "server error retried then unavailable",
+			respond: func(w http.ResponseWriter) { writeAPIError(w, 503, "", "Service Unavailable") },
+			want:    ErrUnavailable, wantMsg: "Service Unavailable", attempts: 6,
 		},
 		{
 			name: "a body that is not JSON",
@@ -360,7 +370,7 @@ func TestErrorsNeverEchoSecrets(t *testing.T) {
 	})
 	c := f.client(t, fastOptions())
 	_, err := c.CreateEmailProvider(context.Background(), EmailProviderCreate{
-		Name: EmailProviderSMTP,
+		Name:        EmailProviderSMTP,
 		Credentials: EmailCredentials{SMTPHost: "smtp.example.com", SMTPPort: 25, SMTPUser: "u", SMTPPass: smtpPass},
 	})
 	if !errors.Is(err, ErrInvalid) {
