@@ -1,0 +1,209 @@
+package crd_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+)
+
+// table lists a resource the way `kubectl get` does: as the API server's
+// Table, with the CRD's printer columns.
+func table(t *testing.T, resource, namespace string) *metav1.Table {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.GroupVersion = &schema.GroupVersion{Group: identityv1alpha1.GroupVersion.Group, Version: identityv1alpha1.GroupVersion.Version}
+	cfg.APIPath = "/apis"
+	cfg.NegotiatedSerializer = serializer.NewCodecFactory(env.Scheme).WithoutConversion()
+	rc, err := rest.RESTClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := rc.Get().Resource(resource).SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	if namespace != "" {
+		req = req.Namespace(namespace)
+	}
+	body, err := req.Do(ctx(t)).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := &metav1.Table{}
+	if err := json.Unmarshal(body, tbl); err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+// rows returns the table as column name -> cell text, one map per row, with
+// columns of every priority (what `kubectl get -o wide` shows).
+func rows(tbl *metav1.Table) []map[string]string {
+	var out []map[string]string
+	for _, r := range tbl.Rows {
+		row := map[string]string{}
+		for i, col := range tbl.ColumnDefinitions {
+			if r.Cells[i] != nil {
+				row[col.Name] = fmt.Sprint(r.Cells[i])
+			}
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+func columnNames(tbl *metav1.Table) []string {
+	var names []string
+	for _, c := range tbl.ColumnDefinitions {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+func ready(reason string) metav1.Condition {
+	return metav1.Condition{Type: identityv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason,
+		Message: "for the printer column test", LastTransitionTime: metav1.Now()}
+}
+
+func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
+	g := NewWithT(t)
+	c := env.Client
+	ns := newNamespace(t, c)
+
+	tenant := &identityv1alpha1.Tenant{
+		ObjectMeta: metav1.ObjectMeta{Name: "acme", Namespace: ns},
+		Spec: identityv1alpha1.TenantSpec{
+			Domain:               "acme.identity.test",
+			CredentialsSecretRef: identityv1alpha1.LocalObjectReference{Name: "acme-credentials"},
+		},
+	}
+	g.Expect(c.Create(ctx(t), tenant)).To(Succeed())
+	tenant.Status.Conditions = []metav1.Condition{ready("CredentialsNotFound")}
+	tenant.Status.MigrationsPending = 2
+	g.Expect(c.Status().Update(ctx(t), tenant)).To(Succeed())
+
+	grace := metav1.Date(2016, 4, 4, 0, 0, 0, 0, time.UTC)
+	mandatory := metav1.Date(2016, 5, 11, 0, 0, 0, 0, time.UTC)
+	migration := &identityv1alpha1.PlatformMigration{
+		ObjectMeta: metav1.ObjectMeta{Name: "printer-columns-email-templates"},
+		Spec: identityv1alpha1.PlatformMigrationSpec{
+			Severity:         identityv1alpha1.SeverityMedium,
+			GracePeriodStart: grace,
+			MandatoryOptIn:   &mandatory,
+			ReadinessChecks:  []identityv1alpha1.ReadinessCheck{{Type: identityv1alpha1.ReadinessEmailProviderConfigured}},
+		},
+	}
+	g.Expect(c.Create(ctx(t), migration)).To(Succeed())
+	t.Cleanup(func() { _ = c.Delete(ctx(t), migration) })
+	migration.Status.Phase = identityv1alpha1.PhaseEnforced
+	migration.Status.Progress = "7/10"
+	migration.Status.Tenants = &identityv1alpha1.MigrationTenantCounts{Selected: 10, Enabled: 7, Pending: 2, NotReady: 1}
+	g.Expect(c.Status().Update(ctx(t), migration)).To(Succeed())
+
+	connection := &identityv1alpha1.CustomDatabaseConnection{
+		ObjectMeta: metav1.ObjectMeta{Name: "legacy-users", Namespace: ns},
+		Spec: identityv1alpha1.CustomDatabaseConnectionSpec{
+			TenantRef:      identityv1alpha1.TenantReference{Name: "acme"},
+			ConnectionName: "legacy-users",
+			ImportMode:     true,
+			Scripts: identityv1alpha1.DatabaseScripts{
+				Login:   identityv1alpha1.Script{Inline: "function login(email, password, callback) { callback(null, null); }"},
+				GetUser: identityv1alpha1.Script{Inline: "function getByEmail(email, callback) { callback(null, null); }"},
+			},
+		},
+	}
+	g.Expect(c.Create(ctx(t), connection)).To(Succeed())
+	migrated := int64(1234)
+	connection.Status.Phase = identityv1alpha1.ConnectionMigrating
+	connection.Status.UsersMigrated = &migrated
+	connection.Status.Progress = "1234/5000"
+	g.Expect(c.Status().Update(ctx(t), connection)).To(Succeed())
+
+	provider := &identityv1alpha1.EmailProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: "acme-mail", Namespace: ns},
+		Spec: identityv1alpha1.EmailProviderSpec{
+			TenantRef:            identityv1alpha1.TenantReference{Name: "acme"},
+			Provider:             identityv1alpha1.ProviderSendGrid,
+			DefaultFromAddress:   "no-reply@acme.example",
+			CredentialsSecretRef: &identityv1alpha1.LocalObjectReference{Name: "acme-sendgrid"},
+		},
+	}
+	g.Expect(c.Create(ctx(t), provider)).To(Succeed())
+
+	tests := []struct {
+		resource, namespace string
+		columns             []string
+		want                map[string]string
+	}{{
+		resource: "tenants", namespace: ns,
+		columns: []string{"Name", "Domain", "Ready", "Migrations Pending", "Reason", "Last Sync", "Age"},
+		want:    map[string]string{"Name": "acme", "Domain": "acme.identity.test", "Ready": "False", "Migrations Pending": "2", "Reason": "CredentialsNotFound"},
+	}, {
+		resource: "platformmigrations",
+		columns:  []string{"Name", "Severity", "Phase", "Grace Start", "Mandatory", "Enabled", "Pending", "Not Ready", "Age"},
+		want: map[string]string{"Name": "printer-columns-email-templates", "Severity": "Medium", "Phase": "Enforced",
+			"Grace Start": "2016-04-04T00:00:00Z", "Mandatory": "2016-05-11T00:00:00Z", "Enabled": "7/10", "Pending": "2", "Not Ready": "1"},
+	}, {
+		resource: "customdatabaseconnections", namespace: ns,
+		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Age"},
+		want:    map[string]string{"Name": "legacy-users", "Tenant": "acme", "Connection": "legacy-users", "Phase": "Migrating", "Migrated": "1234/5000"},
+	}, {
+		resource: "emailproviders", namespace: ns,
+		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Age"},
+		want:    map[string]string{"Name": "acme-mail", "Tenant": "acme", "Provider": "sendgrid", "From": "no-reply@acme.example", "Enabled": "true"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.resource, func(t *testing.T) {
+			g := NewWithT(t)
+			tbl := table(t, tt.resource, tt.namespace)
+			g.Expect(columnNames(tbl)).To(Equal(tt.columns))
+			var row map[string]string
+			for _, r := range rows(tbl) {
+				if r["Name"] == tt.want["Name"] {
+					row = r
+				}
+			}
+			g.Expect(row).NotTo(BeNil(), "no row for %s", tt.want["Name"])
+			for col, value := range tt.want {
+				g.Expect(row).To(HaveKeyWithValue(col, value), "column %q", col)
+			}
+		})
+	}
+}
+
+func TestEveryKindIsInTheIdentityCategoryWithAShortName(t *testing.T) {
+	g := NewWithT(t)
+	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	g.Expect(err).NotTo(HaveOccurred())
+	list, err := dc.ServerResourcesForGroupVersion(identityv1alpha1.GroupVersion.String())
+	g.Expect(err).NotTo(HaveOccurred())
+
+	want := map[string]struct {
+		shortName  string
+		namespaced bool
+	}{
+		"tenants":                   {"tnt", true},
+		"platformmigrations":        {"pmig", false},
+		"customdatabaseconnections": {"dbconn", true},
+		"emailproviders":            {"emailprov", true},
+	}
+	seen := map[string]bool{}
+	for _, r := range list.APIResources {
+		w, ok := want[r.Name]
+		if !ok {
+			continue // subresources such as tenants/status
+		}
+		seen[r.Name] = true
+		g.Expect(r.Categories).To(ContainElement("identity"), r.Name)
+		g.Expect(r.ShortNames).To(ContainElement(w.shortName), r.Name)
+		g.Expect(r.Namespaced).To(Equal(w.namespaced), r.Name)
+	}
+	g.Expect(seen).To(HaveLen(len(want)))
+}
