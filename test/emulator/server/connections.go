@@ -1,0 +1,393 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+
+	"github.com/tenantops/identity-operator/test/emulator/internal/scripts"
+	"github.com/tenantops/identity-operator/test/emulator/internal/store"
+)
+
+var connectionNameRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,126}[A-Za-z0-9])?$`)
+var strategyRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// Top-level fields a connection body may carry.
+var (
+	createConnectionFields = []string{"name", "strategy", "display_name", "options", "enabled_clients", "realms", "metadata", "is_domain_connection", "show_as_button"}
+	patchConnectionFields  = []string{"display_name", "options", "enabled_clients", "realms", "metadata", "is_domain_connection", "show_as_button"}
+)
+
+// optionTypes are the auth0-strategy options the emulator checks; other
+// option keys are kept as sent, as the platform does.
+var optionTypes = map[string]string{
+	"enabledDatabaseCustomization": "boolean", "import_mode": "boolean", "requires_username": "boolean",
+	"brute_force_protection": "boolean", "disable_signup": "boolean",
+	"customScripts": "object", "configuration": "object", "validation": "object",
+	"password_complexity_options": "object", "password_history": "object", "password_dictionary": "object",
+	"password_no_personal_info": "object", "strategy_version": "integer",
+}
+
+var passwordPolicies = []string{"none", "low", "fair", "good", "excellent"}
+
+func unknownField(body map[string]any, allowed []string) string {
+	keys := make([]string, 0, len(body))
+	for k := range body {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(allowed, k) {
+			return k
+		}
+	}
+	return ""
+}
+
+// validateOptions returns "" or the 400 message for an options object.
+func validateOptions(strategy string, opts map[string]any) string {
+	if strategy != "auth0" {
+		return ""
+	}
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := opts[k]
+		want, ok := optionTypes[k]
+		if !ok || v == nil {
+			continue
+		}
+		good := (want == "boolean" && isBool(v)) || (want == "object" && isObject(v)) || (want == "integer" && isInteger(v))
+		if !good {
+			return fmt.Sprintf("Payload validation error: 'Expected type %s but found type %s' on property options.%s", want, typeName(v), k)
+		}
+	}
+	if pp, ok := opts["passwordPolicy"]; ok && pp != nil {
+		if s, isStr := pp.(string); !isStr || !slices.Contains(passwordPolicies, s) {
+			return "Payload validation error: 'No enum match for: " + fmt.Sprint(pp) + "' on property options.passwordPolicy"
+		}
+	}
+	if cfg, ok := opts["configuration"].(map[string]any); ok {
+		for k, v := range cfg {
+			if !isString(v) {
+				return fmt.Sprintf("Payload validation error: 'Expected type string but found type %s' on property options.configuration.%s", typeName(v), k)
+			}
+		}
+	}
+	if cs, ok := opts["customScripts"].(map[string]any); ok {
+		names := make([]string, 0, len(cs))
+		for k := range cs {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			src, isStr := cs[name].(string)
+			if !slices.Contains(scripts.Names, name) {
+				return "Payload validation error: 'Additional properties not allowed: " + name + "' on property options.customScripts"
+			}
+			if !isStr {
+				return "Payload validation error: 'Expected type string but found type " + typeName(cs[name]) + "' on property options.customScripts." + name
+			}
+			// The platform would only fail when the script runs; checking at
+			// save time lets a controller report the error on its object.
+			if err := scripts.Check(name, src); err != nil {
+				return "Error in options.customScripts." + name + " script: " + err.Error()
+			}
+		}
+	}
+	return ""
+}
+
+// sealConfiguration replaces configuration values with fresh ciphertext.
+func (s *Server) sealConfiguration(opts map[string]any) {
+	cfg, ok := opts["configuration"].(map[string]any)
+	if !ok {
+		return
+	}
+	sealed := make(map[string]any, len(cfg))
+	for k, v := range cfg {
+		sealed[k] = s.box.Seal(v.(string))
+	}
+	opts["configuration"] = sealed
+}
+
+// plainConfiguration opens a stored connection's configuration for scripts.
+func (s *Server) plainConfiguration(c store.Connection) map[string]string {
+	out := map[string]string{}
+	cfg, _ := c.Options["configuration"].(map[string]any)
+	for k, v := range cfg {
+		if sv, ok := v.(string); ok {
+			if p, err := s.box.Open(sv); err == nil {
+				out[k] = p
+			}
+		}
+	}
+	return out
+}
+
+func connectionView(c store.Connection) map[string]any {
+	v := map[string]any{
+		"id": c.ID, "name": c.Name, "strategy": c.Strategy, "options": c.Options,
+		"enabled_clients": nonNil(c.EnabledClients), "realms": nonNil(c.Realms), "is_domain_connection": false,
+	}
+	if c.DisplayName != "" {
+		v["display_name"] = c.DisplayName
+	}
+	if c.Metadata != nil {
+		v["metadata"] = c.Metadata
+	}
+	return v
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func toStrings(v any) []string {
+	a, _ := v.([]any)
+	out := make([]string, 0, len(a))
+	for _, e := range a {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// applyConnectionFields sets the patchable fields present in body.
+func (s *Server) applyConnectionFields(c *store.Connection, body map[string]any) string {
+	if v, ok := body["display_name"]; ok {
+		if !isString(v) {
+			return "Payload validation error: 'Expected type string but found type " + typeName(v) + "' on property display_name"
+		}
+		c.DisplayName = v.(string)
+	}
+	for _, k := range []string{"enabled_clients", "realms"} {
+		if v, ok := body[k]; ok && !isStringArray(v) {
+			return "Payload validation error: 'Expected type array but found type " + typeName(v) + "' on property " + k
+		}
+	}
+	if v, ok := body["enabled_clients"]; ok {
+		c.EnabledClients = toStrings(v)
+	}
+	if v, ok := body["realms"]; ok {
+		c.Realms = toStrings(v)
+	}
+	if v, ok := body["metadata"]; ok {
+		if v != nil && !isObject(v) {
+			return "Payload validation error: 'Expected type object but found type " + typeName(v) + "' on property metadata"
+		}
+		c.Metadata, _ = v.(map[string]any)
+	}
+	if v, ok := body["options"]; ok {
+		if v != nil && !isObject(v) {
+			return "Payload validation error: 'Expected type object but found type " + typeName(v) + "' on property options"
+		}
+		opts, _ := v.(map[string]any)
+		if opts == nil {
+			opts = map[string]any{}
+		}
+		if msg := validateOptions(c.Strategy, opts); msg != "" {
+			return msg
+		}
+		s.sealConfiguration(opts)
+		c.Options = opts
+	}
+	return ""
+}
+
+func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, "create:connections"); !ok {
+		return
+	}
+	body, ok := readObject(w, r)
+	if !ok {
+		return
+	}
+	if k := unknownField(body, createConnectionFields); k != "" {
+		invalidBody(w, "'Additional properties not allowed: "+k+"'")
+		return
+	}
+	name, _ := body["name"].(string)
+	strategy, _ := body["strategy"].(string)
+	switch {
+	case body["name"] == nil:
+		invalidBody(w, "'Missing required property: name'")
+		return
+	case !connectionNameRE.MatchString(name):
+		invalidBody(w, "'String does not match pattern ^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,126}[a-zA-Z0-9])?$: "+name+"' on property name")
+		return
+	case body["strategy"] == nil:
+		invalidBody(w, "'Missing required property: strategy'")
+		return
+	case !strategyRE.MatchString(strategy):
+		invalidBody(w, "'Invalid strategy: "+strategy+"' on property strategy")
+		return
+	}
+	c := store.Connection{ID: "con_" + randomAlnum(16), Domain: tenantOf(r), Name: name, Strategy: strategy, Options: map[string]any{}}
+	if _, has := body["options"]; !has {
+		body["options"] = map[string]any{}
+	}
+	if msg := s.applyConnectionFields(&c, body); msg != "" {
+		mgmtError(w, http.StatusBadRequest, "invalid_body", msg)
+		return
+	}
+	if c.Realms == nil || len(c.Realms) == 0 {
+		c.Realms = []string{name}
+	}
+	err := s.store.Q().CreateConnection(&c)
+	if errors.Is(err, store.ErrConflict) {
+		mgmtError(w, http.StatusConflict, "connection_conflict", "A connection with the same name already exists")
+		return
+	}
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, connectionView(c))
+}
+
+func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, "read:connections"); !ok {
+		return
+	}
+	c, err := s.store.Q().Connection(tenantOf(r), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		mgmtError(w, http.StatusNotFound, "inexistent_connection", "The connection does not exist")
+		return
+	}
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, project(r, connectionView(c)))
+}
+
+func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, "read:connections"); !ok {
+		return
+	}
+	p, ok := parsePage(w, r, true)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	f := store.ConnectionFilter{Strategies: q["strategy"], Name: q.Get("name"), AfterSeq: p.afterSeq}
+	offset, limit := p.page*p.perPage, p.perPage
+	if p.checkpoint {
+		offset, limit = 0, p.take+1
+	}
+	cs, total, err := s.store.Q().Connections(tenantOf(r), f, offset, limit)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	var next string
+	if p.checkpoint && len(cs) > p.take {
+		cs = cs[:p.take]
+		next = encodeCursor(cs[len(cs)-1].Seq)
+	}
+	items := make([]map[string]any, 0, len(cs))
+	for _, c := range cs {
+		items = append(items, project(r, connectionView(c)))
+	}
+	switch {
+	case p.checkpoint:
+		out := map[string]any{"connections": items}
+		if next != "" {
+			out["next"] = next
+		}
+		writeJSON(w, http.StatusOK, out)
+	case p.includeTotals:
+		writeJSON(w, http.StatusOK, map[string]any{"start": offset, "limit": p.perPage, "total": total, "connections": items})
+	default:
+		writeJSON(w, http.StatusOK, items)
+	}
+}
+
+func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, "update:connections"); !ok {
+		return
+	}
+	body, ok := readObject(w, r)
+	if !ok {
+		return
+	}
+	if k := unknownField(body, patchConnectionFields); k != "" {
+		invalidBody(w, "'Additional properties not allowed: "+k+"'")
+		return
+	}
+	domain := tenantOf(r)
+	var (
+		out    store.Connection
+		status int
+		msg    string
+		code   string
+	)
+	err := s.store.Tx(func(q store.Q) error {
+		c, err := q.Connection(domain, r.PathValue("id"))
+		if errors.Is(err, store.ErrNotFound) {
+			status, code, msg = http.StatusNotFound, "inexistent_connection", "The connection does not exist"
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		before := boolOf(c.Options, "enabledDatabaseCustomization")
+		if m := s.applyConnectionFields(&c, body); m != "" {
+			status, code, msg = http.StatusBadRequest, "invalid_body", m
+			return nil
+		}
+		if _, has := body["options"]; has && boolOf(c.Options, "enabledDatabaseCustomization") != before {
+			n, err := q.CountUsers(domain, c.Name)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				status, msg = http.StatusBadRequest, `This database contains users. You cannot change "options.enabledDatabaseCustomization" setting.`
+				return nil
+			}
+		}
+		out = c
+		return q.PutConnection(c)
+	})
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	if status != 0 {
+		mgmtError(w, status, code, msg)
+		return
+	}
+	writeJSON(w, http.StatusOK, connectionView(out))
+}
+
+func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, "delete:connections"); !ok {
+		return
+	}
+	var deleted bool
+	err := s.store.Tx(func(q store.Q) error {
+		var err error
+		deleted, err = q.DeleteConnection(tenantOf(r), r.PathValue("id"))
+		return err
+	})
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	if !deleted {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"deleted_at": s.now().Format("2006-01-02T15:04:05.000Z")})
+}

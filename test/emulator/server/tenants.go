@@ -1,0 +1,366 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/tenantops/identity-operator/test/emulator/internal/password"
+	"github.com/tenantops/identity-operator/test/emulator/internal/store"
+)
+
+// Credentials are a client's credentials for one tenant, as written to
+// DATA/tenants/<domain>.json.
+type Credentials struct {
+	Domain       string   `json:"domain"`
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret"`
+	Audience     string   `json:"audience"`
+	TokenURL     string   `json:"token_url"`
+	Scopes       []string `json:"scopes"`
+}
+
+// ErrUnknownTenant is returned by admin operations on a domain that is not
+// a tenant.
+var ErrUnknownTenant = errors.New("unknown tenant")
+
+// ErrTenantExists is returned when creating a tenant twice.
+var ErrTenantExists = errors.New("tenant already exists")
+
+// AllGrantTypes are the grants a client gets unless told otherwise.
+var AllGrantTypes = []string{"client_credentials", "password", passwordRealmGrant}
+
+var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// defaultFlags are the flags of a tenant created today: both password and
+// profile migrations are past their grace-period start, so a new tenant is
+// enrolled, and the platform leaves the old-behaviour flags out entirely (a
+// GET may leave a flag out).
+func defaultSettings(domain string) map[string]any {
+	return map[string]any{
+		"friendly_name":         strings.SplitN(domain, ".", 2)[0],
+		"picture_url":           "",
+		"support_email":         "",
+		"support_url":           "",
+		"session_lifetime":      float64(168),
+		"idle_session_lifetime": float64(72),
+		"enabled_locales":       []any{"en"},
+		"sandbox_version":       "22",
+		"flags": map[string]any{
+			"enable_idtoken_api2":                    true,
+			"enable_apis_section":                    false,
+			"enable_client_connections":              true,
+			"enable_pipeline2":                       true,
+			"allow_legacy_delegation_grant_types":    false,
+			"allow_legacy_ro_grant_types":            false,
+			"allow_legacy_tokeninfo_endpoint":        false,
+			"enable_public_signup_user_exists_error": false,
+			"disable_impersonation":                  true,
+			"revoke_refresh_token_grant":             false,
+			"disable_clickjack_protection_headers":   false,
+			"no_disclose_enterprise_connections":     false,
+			"enable_sso":                             true,
+		},
+	}
+}
+
+// DefaultRefusedFlags are refused on every tenant: read-only flags.
+var DefaultRefusedFlags = []string{"disable_impersonation"}
+
+// CreateTenant creates a tenant with default settings patched by settings
+// (which may be nil), and a client with every scope whose credentials are
+// returned and written to DATA/tenants/<domain>.json.
+func (s *Server) CreateTenant(domain string, settings map[string]any) (Credentials, error) {
+	domain = strings.ToLower(domain)
+	if !domainRE.MatchString(domain) || isAdminHost(domain) {
+		return Credentials{}, fmt.Errorf("invalid tenant domain %q: want a host name such as acme.emulator.local", domain)
+	}
+	doc := defaultSettings(domain)
+	if settings != nil {
+		if detail := validateSettingsPatch(settings); detail != "" {
+			return Credentials{}, errors.New(detail)
+		}
+		mergeSettings(doc, copyMap(settings))
+	}
+	t := store.Tenant{Domain: domain, Settings: doc, RefusedFlags: slices.Clone(DefaultRefusedFlags), CreatedAt: s.now()}
+	creds, client := newClient(domain, "Operator (all scopes)", AllScopes, AllGrantTypes)
+	err := s.store.Tx(func(q store.Q) error {
+		if err := q.CreateTenant(t); err != nil {
+			return err
+		}
+		return q.PutClient(client)
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return Credentials{}, ErrTenantExists
+	}
+	if err != nil {
+		return Credentials{}, err
+	}
+	s.addTenantState(t)
+	b, _ := json.MarshalIndent(creds, "", "  ")
+	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, TenantsDir, domain+".json"), append(b, '\n'), 0o600); err != nil {
+		return Credentials{}, err
+	}
+	return creds, nil
+}
+
+func newClient(domain, name string, scopes, grants []string) (Credentials, store.Client) {
+	id := randomAlnum(32)
+	secret := randomAlnum(64)
+	return Credentials{Domain: domain, ClientID: id, ClientSecret: secret, Audience: managementAudience(domain),
+			TokenURL: "https://" + domain + "/oauth/token", Scopes: slices.Clone(scopes)},
+		store.Client{ClientID: id, Domain: domain, Name: name, SecretHash: password.Hash(secret), Scopes: slices.Clone(scopes), GrantTypes: slices.Clone(grants)}
+}
+
+// MintClient creates another client on a tenant with the given Management
+// API scopes (none: the client has no grant for the API) and grant types
+// (none: all of AllGrantTypes).
+func (s *Server) MintClient(domain, name string, scopes, grantTypes []string) (Credentials, error) {
+	if !s.hasTenant(domain) {
+		return Credentials{}, ErrUnknownTenant
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(AllScopes, sc) {
+			return Credentials{}, fmt.Errorf("unknown scope %q", sc)
+		}
+	}
+	if len(grantTypes) == 0 {
+		grantTypes = AllGrantTypes
+	}
+	if name == "" {
+		name = "Minted client"
+	}
+	creds, c := newClient(domain, name, scopes, grantTypes)
+	return creds, s.store.Q().PutClient(c)
+}
+
+func (s *Server) hasTenant(domain string) bool { _, ok := s.tenants.Load(domain); return ok }
+
+// Tenants lists the tenants' domains in creation order.
+func (s *Server) Tenants() ([]string, error) {
+	ts, err := s.store.Q().Tenants()
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Domain)
+	}
+	return out, err
+}
+
+// Settings returns a tenant's settings as GET /api/v2/tenants/settings would.
+func (s *Server) Settings(domain string) (map[string]any, error) {
+	t, err := s.store.Q().Tenant(domain)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknownTenant
+	}
+	return t.Settings, err
+}
+
+// PatchSettings edits a tenant's settings behind the API's back: the merge
+// rules apply, refused flags do not, and no request is counted.
+func (s *Server) PatchSettings(domain string, patch map[string]any) (map[string]any, error) {
+	if detail := validateSettingsPatch(patch); detail != "" {
+		return nil, errors.New(detail)
+	}
+	var out map[string]any
+	err := s.store.Tx(func(q store.Q) error {
+		t, err := q.Tenant(domain)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrUnknownTenant
+		}
+		if err != nil {
+			return err
+		}
+		mergeSettings(t.Settings, copyMap(patch))
+		out = t.Settings
+		return q.PutTenant(t)
+	})
+	return out, err
+}
+
+// SetRefusedFlags replaces the flags a tenant's PATCH refuses with 400.
+func (s *Server) SetRefusedFlags(domain string, flags []string) error {
+	return s.store.Tx(func(q store.Q) error {
+		t, err := q.Tenant(domain)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrUnknownTenant
+		}
+		if err != nil {
+			return err
+		}
+		t.RefusedFlags = slices.Clone(flags)
+		return q.PutTenant(t)
+	})
+}
+
+// settingsTypes are the top-level settings the emulator knows, with the
+// JSON type each must have.
+var settingsTypes = map[string]string{
+	"friendly_name": "string", "support_email": "string", "support_url": "string", "picture_url": "string",
+	"default_directory": "string", "default_audience": "string", "sandbox_version": "string",
+	"default_redirection_uri": "string",
+	"session_lifetime":        "number", "idle_session_lifetime": "number",
+	"enabled_locales": "array", "allowed_logout_urls": "array", "sandbox_versions_available": "array",
+	"change_password": "object", "error_page": "object", "guardian_mfa_page": "object", "device_flow": "object",
+	"flags": "object", "session_cookie": "object", "universal_login": "object",
+}
+
+var flagRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+// validateSettingsPatch returns "" or the payload validation detail.
+func validateSettingsPatch(p map[string]any) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := p[k]
+		want, known := settingsTypes[k]
+		if !known {
+			return "'Additional properties not allowed: " + k + "'"
+		}
+		if v == nil {
+			continue
+		}
+		ok := false
+		switch want {
+		case "string":
+			ok = isString(v)
+		case "number":
+			ok = isNumber(v)
+		case "array":
+			ok = isStringArray(v)
+		case "object":
+			ok = isObject(v)
+		}
+		if !ok {
+			return fmt.Sprintf("'Expected type %s but found type %s' on property %s", want, typeName(v), k)
+		}
+	}
+	if flags, ok := p["flags"].(map[string]any); ok {
+		names := make([]string, 0, len(flags))
+		for k := range flags {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if !flagRE.MatchString(k) {
+				return "'Additional properties not allowed: " + k + "' on property flags"
+			}
+			if v := flags[k]; v != nil && !isBool(v) {
+				return fmt.Sprintf("'Expected type boolean but found type %s' on property flags.%s", typeName(v), k)
+			}
+		}
+	}
+	return ""
+}
+
+// mergeSettings applies the PATCH rules: top-level keys replace, flags merge
+// key by key, null removes.
+func mergeSettings(doc, patch map[string]any) {
+	for k, v := range patch {
+		switch {
+		case v == nil:
+			delete(doc, k)
+		case k == "flags":
+			flags, _ := doc["flags"].(map[string]any)
+			if flags == nil {
+				flags = map[string]any{}
+			}
+			for fk, fv := range v.(map[string]any) {
+				if fv == nil {
+					delete(flags, fk)
+				} else {
+					flags[fk] = fv
+				}
+			}
+			doc["flags"] = flags
+		default:
+			doc[k] = v
+		}
+	}
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, "read:tenant_settings"); !ok {
+		return
+	}
+	t, err := s.store.Q().Tenant(tenantOf(r))
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t.Settings)
+}
+
+func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, "update:tenant_settings"); !ok {
+		return
+	}
+	patch, ok := readObject(w, r)
+	if !ok {
+		return
+	}
+	if detail := validateSettingsPatch(patch); detail != "" {
+		invalidBody(w, detail)
+		return
+	}
+	var (
+		out     map[string]any
+		refused string
+	)
+	err := s.store.Tx(func(q store.Q) error {
+		t, err := q.Tenant(tenantOf(r))
+		if err != nil {
+			return err
+		}
+		if flags, ok := patch["flags"].(map[string]any); ok {
+			names := make([]string, 0, len(flags))
+			for k := range flags {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				if slices.Contains(t.RefusedFlags, k) {
+					refused = k
+					return nil
+				}
+			}
+		}
+		mergeSettings(t.Settings, patch)
+		out = t.Settings
+		return q.PutTenant(t)
+	})
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	if refused != "" {
+		mgmtError(w, http.StatusBadRequest, "", "You are not allowed to set flag '"+refused+"'")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// internal answers 500 for an unexpected error and logs it (errors from the
+// store carry no secrets).
+func (s *Server) internal(w http.ResponseWriter, err error) {
+	s.log.Error("internal error", "err", err)
+	mgmtError(w, http.StatusInternalServerError, "", "Internal error")
+}
+
+// flagsOf returns a tenant's flags (empty map when none).
+func flagsOf(settings map[string]any) map[string]any {
+	f, _ := settings["flags"].(map[string]any)
+	if f == nil {
+		return map[string]any{}
+	}
+	return f
+}
