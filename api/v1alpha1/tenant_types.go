@@ -65,6 +65,13 @@ type TenantSpec struct {
 	// +kubebuilder:validation:XValidation:rule=`self.all(e, e.matches('^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$'))`,message="administratorEmails must be email addresses such as admin@example.com"
 	AdministratorEmails []string `json:"administratorEmails,omitempty"`
 
+	// CreatedAt is when the tenant was created on the platform. A tenant
+	// created after a migration's grace period started is enrolled in it
+	// automatically, so set this for a tenant older than its Tenant object.
+	// Unset, the Tenant object's creation time is used.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+
 	// OptInMigrations names the PlatformMigrations this tenant opts into
 	// early, during their grace period.
 	// +optional

@@ -998,6 +998,10 @@ func (in *TenantSpec) DeepCopyInto(out *TenantSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.CreatedAt != nil {
+		in, out := &in.CreatedAt, &out.CreatedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.OptInMigrations != nil {
 		in, out := &in.OptInMigrations, &out.OptInMigrations
 		*out = make([]string, len(*in))
