@@ -220,14 +220,10 @@ func (s *Server) CACertPEM() []byte { return s.ca.CACertPEM() }
 // AdminToken is the bearer token of the admin API.
 func (s *Server) AdminToken() string { return s.adminToken }
 
-// Close stops serving and closes the database.
+// Close stops serving at once (open connections are closed, which is what
+// tests of a restart want) and closes the database.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
-	if err != nil {
-		_ = s.http.Close()
-	}
+	err := s.http.Close()
 	return errors.Join(err, s.store.Close())
 }
 
@@ -405,3 +401,6 @@ func loadOrCreateSecret(path string) (string, error) {
 	}
 	return tok, nil
 }
+
+// ClockOffset is how far AdvanceClock has moved the platform's clock.
+func (s *Server) ClockOffset() time.Duration { return time.Duration(s.clockOffset.Load()) }

@@ -86,15 +86,25 @@ func LoadOrCreate(path string) (*Signer, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	b, err := GenerateKeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	return LoadOrCreate(path)
+}
+
+// GenerateKeyPEM returns a new 2048-bit RSA signing key in PEM. Test helpers
+// generate one per process and copy it into each data directory, because
+// generating it takes most of a second on a small machine.
+func GenerateKeyPEM() ([]byte, error) {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
 	}
-	b := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return nil, err
-	}
-	return newSigner(k), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
 }
 
 func newSigner(k *rsa.PrivateKey) *Signer {
