@@ -347,7 +347,7 @@ func (c *client) do(ctx context.Context, op, method, path string, query url.Valu
 		}
 		req, err := http.NewRequestWithContext(ctx, method, u, bodyReader)
 		if err != nil {
-			c.pacer.done(ticket, nil)
+			c.pacer.done(ticket, 0, nil)
 			return 0, fmt.Errorf("identity: %s: build request: %w", op, err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -358,13 +358,13 @@ func (c *client) do(ctx context.Context, op, method, path string, query url.Valu
 		r.attempts++
 		resp, body, err := c.send(ctx, op, req)
 		if err != nil {
-			c.pacer.done(ticket, nil)
+			c.pacer.done(ticket, 0, nil)
 			if werr := r.afterNetworkError(ctx, err); werr != nil {
 				return 0, werr
 			}
 			continue
 		}
-		c.pacer.done(ticket, resp.Header)
+		c.pacer.done(ticket, resp.StatusCode, resp.Header)
 		status := resp.StatusCode
 		switch {
 		case status >= 200 && status < 300:

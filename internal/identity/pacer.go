@@ -28,41 +28,69 @@ type RateLimitStatus struct {
 // and the two clocks are not the same clock.
 const resetMargin = 100 * time.Millisecond
 
-// pacer spaces one tenant's requests so that, in steady state, the platform never has to
-// answer 429. It is shared by every caller of the tenant, concurrent ones included.
+// pacer spaces one tenant's requests so that the platform never has to answer 429 in
+// steady state. It is shared by every caller of the tenant, concurrent ones included.
 //
-// The policy: the budget left (X-RateLimit-Remaining, less the requests sent since that
-// response) is spread evenly over the time until X-RateLimit-Reset. For a token bucket
-// this converges to the refill rate with part of the burst in reserve; for a fixed
-// window it spreads the window's budget. With no budget left the pacer waits for the
-// reset. When it knows nothing fresh (first use, after an idle spell past the reset, or
-// when the platform sends no headers) it lets one request through at a time until a
-// response tells it the budget. After a 429 every caller waits for the time the
-// platform asked for.
+// It keeps a conservative copy of the platform's token bucket: a lower bound on the
+// tokens the platform holds, and a lower bound on the refill rate. A request goes only
+// when the lower bound says a token is there, so no request is refused while the
+// platform's limit stays what it was, and the client still runs at (nearly) the refill
+// rate with the burst spent first.
+//
+//   - Tokens: each response's X-RateLimit-Remaining, less every request the platform may
+//     have counted after it (answers arrive in any order: all those whose outcome was
+//     not known when it was sent), plus the refill since. At
+//     X-RateLimit-Reset the bucket is full again, whatever the rate estimate says.
+//   - Rate: the best of two lower bounds. One response alone: the tokens missing cannot
+//     refill faster than by the reset, (Limit-Remaining-1)/(Reset-sent). Two responses of
+//     a busy spell, with the requests between them counted: (R2-R1-1+requests)/(elapsed),
+//     whose error shrinks as the spell grows (about 2 tokens over the whole spell). Only
+//     the client's clock measures the second, so clock skew cannot inflate it.
+//
+// When it knows nothing (first use) one request at a time finds out. After a 429 every
+// caller waits for the time the platform asked and the rate is learnt again, in case the
+// limit was lowered.
 type pacer struct {
 	clock clock.Clock
-	// observe receives each budget read, for metrics.
+	// onBudget receives each budget read, for metrics.
 	onBudget func(RateLimitStatus)
 
 	mu           sync.Mutex
-	known        bool      // limit, remaining and reset describe the present
+	known        bool      // a response has told the budget
 	limit        int       // X-RateLimit-Limit
-	remaining    int       // the last Remaining less the requests let through since
-	reset        time.Time // X-RateLimit-Reset
-	last         time.Time // when the last request was let through
+	tokens       float64   // lower bound on the platform's tokens at tokensAt
+	tokensAt     time.Time // when tokens was computed
+	reset        time.Time // X-RateLimit-Reset of the newest response
+	sentSinceObs int       // requests the platform may have counted after the newest response
+	rate         float64   // lower bound on the refill rate, per second; 0: unknown
 	probing      bool      // a request is finding out the budget
 	blockedUntil time.Time // set by a 429
 	seq          uint64    // requests let through so far
-	appliedSeq   uint64    // the newest request whose headers were applied
-	changed      chan struct{}
-	status       RateLimitStatus
-	hasStatus    bool
+	completed    int       // requests let through whose outcome is known
+
+	// The reference response of the current busy spell, for the two-response bound.
+	epoch            uint64
+	refOK            bool
+	refSent          time.Time
+	refRemaining     int
+	completedInEpoch int // responses (not 429) to requests let through in this epoch
+
+	changed   chan struct{}
+	status    RateLimitStatus
+	hasStatus bool
 }
 
 // pacerTicket is one request let through by the pacer.
 type pacerTicket struct {
 	seq   uint64
 	probe bool
+	sent  time.Time
+	epoch uint64
+	// completedBefore counts the answers of this epoch received before it was sent.
+	completedBefore int
+	// completedTotalBefore counts all outcomes known before it was sent: those requests
+	// were counted by the platform before this one, every other may come after it.
+	completedTotalBefore int
 }
 
 func newPacer(clk clock.Clock, onBudget func(RateLimitStatus)) *pacer {
@@ -85,68 +113,124 @@ func (p *pacer) wait(ctx context.Context) (pacerTicket, error) {
 	}
 }
 
+// tokensAtLocked is the lower bound on the platform's tokens at now.
+func (p *pacer) tokensAtLocked(now time.Time) float64 {
+	t := p.tokens
+	if p.rate > 0 && now.After(p.tokensAt) {
+		t += p.rate * now.Sub(p.tokensAt).Seconds()
+	}
+	if lim := float64(p.limit); t > lim {
+		t = lim
+	}
+	if !now.Before(p.reset.Add(resetMargin)) {
+		// The platform said the bucket is full by then.
+		t = max(t, float64(p.limit-p.sentSinceObs))
+	}
+	return t
+}
+
 // admitLocked lets a request through now, or says how long to wait before asking again
 // (a change of the budget wakes waiters earlier).
 func (p *pacer) admitLocked(now time.Time) (pacerTicket, time.Duration, bool) {
 	if now.Before(p.blockedUntil) {
 		return pacerTicket{}, p.blockedUntil.Sub(now), false
 	}
-	if p.known && !now.Before(p.reset) {
-		// The budget has been renewed since we last heard: how far is unknown.
-		p.known = false
-	}
 	if !p.known {
 		if p.probing {
 			return pacerTicket{}, time.Second, false
 		}
 		p.probing = true
-		p.seq++
-		p.last = now
-		return pacerTicket{seq: p.seq, probe: true}, 0, true
+		return p.issueLocked(now, true), 0, true
 	}
-	if p.remaining <= 0 {
-		return pacerTicket{}, p.reset.Sub(now) + resetMargin, false
+	avail := p.tokensAtLocked(now)
+	if avail >= 1 {
+		p.tokens, p.tokensAt = avail-1, now
+		p.sentSinceObs++
+		return p.issueLocked(now, false), 0, true
 	}
-	gap := p.reset.Sub(now) / time.Duration(p.remaining)
-	if next := p.last.Add(gap); now.Before(next) {
-		return pacerTicket{}, next.Sub(now), false
+	wait := time.Second // nothing better known: wait for an answer in flight
+	if untilReset := p.reset.Add(resetMargin).Sub(now); untilReset > 0 {
+		wait = untilReset
 	}
-	p.remaining--
-	p.seq++
-	p.last = now
-	return pacerTicket{seq: p.seq}, 0, true
+	if p.rate > 0 {
+		refill := time.Duration((1 - avail) / p.rate * float64(time.Second))
+		wait = min(wait, refill)
+	}
+	return pacerTicket{}, max(wait, time.Millisecond), false
 }
 
-// done records the outcome of a request let through: the rate-limit headers of its
-// response (h nil when none came).
-func (p *pacer) done(t pacerTicket, h http.Header) {
+func (p *pacer) issueLocked(now time.Time, probe bool) pacerTicket {
+	p.seq++
+	return pacerTicket{seq: p.seq, probe: probe, sent: now, epoch: p.epoch,
+		completedBefore: p.completedInEpoch, completedTotalBefore: p.completed}
+}
+
+// done records the outcome of a request let through: its status (0 when no response
+// came) and the rate-limit headers of its response (nil when none).
+func (p *pacer) done(t pacerTicket, status int, h http.Header) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.notifyLocked()
 	if t.probe {
 		p.probing = false
 	}
+	p.completed++
+	limited := status == http.StatusTooManyRequests
+	if status != 0 && !limited && t.epoch == p.epoch {
+		p.completedInEpoch++
+	}
 	limit, remaining, reset, ok := parseRateLimit(h)
-	if ok && t.seq > p.appliedSeq {
-		now := p.clock.Now()
-		p.appliedSeq = t.seq
-		p.limit = limit
-		// Requests let through after this one may already have been counted by the
-		// platform: assume they all were.
-		p.remaining = remaining - int(p.seq-t.seq)
-		p.reset = reset
-		if !p.reset.After(now) {
-			// A reset in the past (clock skew, or a budget that is already whole):
-			// assume the header's one-second resolution rather than a free-for-all.
-			p.reset = now.Add(time.Second)
+	if !ok {
+		return
+	}
+	now := p.clock.Now()
+	limitChanged := p.known && limit != p.limit
+	if limited || limitChanged {
+		// The estimate may have been too high: learn it again.
+		p.rate = 0
+	}
+	p.limit = limit
+	// Answers arrive in any order, and the platform may have counted, after this
+	// request, every other one whose outcome was not known when this one was sent.
+	unseen := int(p.seq) - t.completedTotalBefore - 1
+	bound := float64(remaining - unseen)
+	if p.known && !limitChanged && !limited {
+		// Both are lower bounds: keep the better.
+		bound = max(bound, p.tokensAtLocked(now))
+	}
+	p.tokens, p.tokensAt = bound, now
+	p.sentSinceObs = unseen
+	p.reset = reset
+	p.known = true
+
+	if !limited {
+		// One response: the missing tokens refill no faster than by the reset.
+		if missing := float64(limit - remaining - 1); missing > 0 {
+			if w := reset.Sub(t.sent).Seconds(); w > 0 {
+				p.rate = max(p.rate, missing/w)
+			}
 		}
-		p.known = true
-		p.status = RateLimitStatus{Limit: limit, Remaining: remaining, Reset: reset, ObservedAt: now}
-		p.hasStatus = true
-		if p.onBudget != nil {
-			p.onBudget(p.status)
+		// Two responses of one spell.
+		if p.refOK && t.epoch == p.epoch {
+			processed := t.completedBefore + 1
+			if w := now.Sub(p.refSent).Seconds(); w > 0 {
+				p.rate = max(p.rate, float64(remaining-p.refRemaining-1+processed)/w)
+			}
 		}
 	}
-	p.notifyLocked()
+	// A new reference when there is none, when the bucket was full (refills were lost
+	// since the old one, which would only weaken the bound), or after a surprise.
+	if !p.refOK || remaining >= limit-1 || limited || limitChanged {
+		p.refOK, p.refSent, p.refRemaining = true, t.sent, remaining
+		p.epoch++
+		p.completedInEpoch = 0
+	}
+
+	p.status = RateLimitStatus{Limit: limit, Remaining: remaining, Reset: reset, ObservedAt: now}
+	p.hasStatus = true
+	if p.onBudget != nil {
+		p.onBudget(p.status)
+	}
 }
 
 // block makes every caller wait until the given time, after a 429.
@@ -156,7 +240,7 @@ func (p *pacer) block(until time.Time) {
 	if until.After(p.blockedUntil) {
 		p.blockedUntil = until
 	}
-	p.remaining = 0
+	p.tokens, p.tokensAt = 0, until
 	p.notifyLocked()
 }
 
