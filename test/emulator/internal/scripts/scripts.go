@@ -192,7 +192,13 @@ func (r *Runner) Run(ctx context.Context, name, src string, configuration map[st
 		jsArgs = append(jsArgs, vm.ToValue(a))
 	}
 	jsArgs = append(jsArgs, cb)
-	if _, err := fn(goja.Undefined(), jsArgs...); err != nil && !called {
+	_, err = fn(goja.Undefined(), jsArgs...)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Whatever the script saw (an interrupt, a failed request), the run
+		// is over because its time is.
+		return nil, ErrTimeout
+	}
+	if err != nil && !called {
 		return nil, runErr(err)
 	}
 	if !called {
