@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -23,17 +24,23 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
-	if err := run(); err != nil {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	if err := run(os.Args[1:], os.Stdout, os.Stderr, sig); err != nil {
 		fmt.Fprintln(os.Stderr, "emulator:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+// run parses args, starts the emulator, prints where its files are to out,
+// and serves until stop delivers.
+func run(args []string, out, logs io.Writer, stop <-chan os.Signal) error {
 	var (
 		tenants, legacy listFlag
 		cfg             server.Config
 	)
+	flag := flag.NewFlagSet("emulator", flag.ContinueOnError)
+	flag.SetOutput(logs)
 	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:8443", "TCP address to serve HTTPS on (port 0: any free port, written to DATA/listen-addr)")
 	flag.StringVar(&cfg.DataDir, "data", "emulator-data", "data directory: CA, signing key, database, credentials files")
 	flag.Var(&tenants, "tenant", "domain of a tenant to create at start unless it exists (repeatable)")
@@ -44,7 +51,9 @@ func run() error {
 	flag.DurationVar(&cfg.Faults.Latency, "latency", 0, "latency added to every tenant request, e.g. 50ms")
 	flag.DurationVar(&cfg.ScriptTimeout, "script-timeout", 20*time.Second, "time limit of one custom database script run")
 	verbose := flag.Bool("log-requests", false, "log one line per request to stderr (never secrets)")
-	flag.Parse()
+	if err := flag.Parse(args); err != nil {
+		return err
+	}
 	if cfg.Faults.ErrorRate < 0 || cfg.Faults.ErrorRate > 1 {
 		return errors.New("-error-rate must be between 0 and 1")
 	}
@@ -52,7 +61,7 @@ func run() error {
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 
 	s, err := server.New(cfg)
 	if err != nil {
@@ -71,11 +80,9 @@ func run() error {
 		}
 	}
 	abs, _ := filepath.Abs(cfg.DataDir)
-	fmt.Printf("identity emulator listening on https://%s\n  CA certificate: %s\n  credentials:    %s/<domain>.json\n  admin token:    %s\n",
+	fmt.Fprintf(out, "identity emulator listening on https://%s\n  CA certificate: %s\n  credentials:    %s/<domain>.json\n  admin token:    %s\n",
 		s.Addr(), filepath.Join(abs, "ca.crt"), filepath.Join(abs, server.TenantsDir), filepath.Join(abs, server.AdminTokenFile))
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
+	<-stop
 	return nil
 }
