@@ -1,10 +1,12 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/tenantops/identity-operator/test/emulator/internal/password"
+	"github.com/tenantops/identity-operator/test/emulator/internal/scripts"
 	"github.com/tenantops/identity-operator/test/emulator/internal/store"
 )
 
@@ -79,6 +81,9 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		name, link := "reset_email", resetURL(domain, tk.ID)
 		if withPassword {
 			tk.Kind, tk.NewPasswordHash = "confirm", password.Hash(p["password"])
+			if legacyOwned(c) {
+				tk.NewPasswordSealed = s.box.Seal(p["password"])
+			}
 			name, link = "change_password", confirmURL(domain, tk.ID)
 		}
 		if err := s.store.Tx(func(q store.Q) error { return q.CreateTicket(tk) }); err != nil {
@@ -124,6 +129,10 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 			"description": "Password is too weak: " + rule, "policy": firstNonEmpty(strOf(c.Options, "passwordPolicy"), "good"), "statusCode": 400})
 		return
 	}
+	if legacyOwned(c) {
+		s.legacySignup(w, r, c, p)
+		return
+	}
 	if customization(c) && importMode(c) {
 		// A user still in the legacy store must not be created twice.
 		if _, pending, found, _ := s.findForReset(r.Context(), c, p["email"]); found && pending != nil {
@@ -159,5 +168,26 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	default:
 		id := strings.TrimPrefix(u.UserID, "auth0|")
 		writeJSON(w, http.StatusOK, map[string]any{"_id": id, "email": u.Email, "email_verified": false})
+	}
+}
+
+// legacySignup creates the user in the legacy store with the create script:
+// callback(null) on success, ValidationError('user_exists', ...) when taken.
+func (s *Server) legacySignup(w http.ResponseWriter, r *http.Request, c store.Connection, p map[string]string) {
+	user := map[string]any{"email": p["email"], "password": p["password"], "tenant": c.Domain, "client_id": p["client_id"], "connection": c.Name}
+	if p["username"] != "" {
+		user["username"] = p["username"]
+	}
+	_, err := s.runAction(r.Context(), c, "create", user)
+	var val *scripts.ValidationError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]any{"_id": randomID(12), "email": p["email"], "email_verified": false})
+	case errors.As(err, &val) && val.Code == "user_exists":
+		dbError(w, http.StatusBadRequest, "BadRequestError", "user_exists", "The user already exists.")
+	case errors.As(err, &val):
+		dbError(w, http.StatusBadRequest, "BadRequestError", "invalid_signup", val.Message)
+	default:
+		dbError(w, http.StatusBadRequest, "BadRequestError", "invalid_signup", "Invalid sign up: the create script failed")
 	}
 }

@@ -63,6 +63,9 @@ func (s *Server) failureCounter(key string) *atomic.Int32 {
 }
 
 func (s *Server) checkLogin(ctx context.Context, c store.Connection, login, pw string) (store.User, *loginError) {
+	if legacyOwned(c) {
+		return s.legacyLogin(ctx, c, login, pw)
+	}
 	q := s.store.Q()
 	u, err := q.UserByLogin(c.Domain, c.Name, login)
 	if err == nil {
@@ -151,7 +154,7 @@ func (s *Server) findForReset(ctx context.Context, c store.Connection, email str
 		return u, nil, false, err
 	}
 	src := script(c, "get_user")
-	if !customization(c) || !importMode(c) || src == "" {
+	if !customization(c) || src == "" {
 		return u, nil, false, nil
 	}
 	res, err := s.scripts.Run(ctx, "get_user", src, s.plainConfiguration(c), email)
@@ -163,4 +166,95 @@ func (s *Server) findForReset(ctx context.Context, c store.Connection, email str
 	}
 	p, _ := res.(map[string]any)
 	return u, p, p != nil, nil
+}
+
+// legacyOwned reports whether a connection's users live in the legacy store
+// (custom database without import mode): every action runs its script, and
+// the platform keeps only a profile copy, without password.
+func legacyOwned(c store.Connection) bool { return customization(c) && !importMode(c) }
+
+// errNoScript means the connection lacks the script an action needs.
+var errNoScript = errors.New("the connection has no script for this action")
+
+// runAction runs one of the connection's scripts.
+func (s *Server) runAction(ctx context.Context, c store.Connection, name string, args ...any) (any, error) {
+	src := script(c, name)
+	if src == "" {
+		return nil, errNoScript
+	}
+	return s.scripts.Run(ctx, name, src, s.plainConfiguration(c), args...)
+}
+
+// legacyLogin asks the login script on every login and refreshes the
+// platform's profile copy of the user.
+func (s *Server) legacyLogin(ctx context.Context, c store.Connection, login, pw string) (store.User, *loginError) {
+	res, err := s.runAction(ctx, c, "login", login, pw)
+	if errors.Is(err, errNoScript) {
+		return store.User{}, errWrongCredentials
+	}
+	if lerr := scriptLoginError(err); lerr != nil {
+		return store.User{}, lerr
+	}
+	profile, _ := res.(map[string]any)
+	if profile == nil {
+		return store.User{}, errWrongCredentials
+	}
+	var (
+		u   store.User
+		msg string
+	)
+	err = s.store.Tx(func(q store.Q) error {
+		old, err := q.User(c.Domain, "auth0|"+profileID(profile))
+		if errors.Is(err, store.ErrNotFound) {
+			fresh, m, err := newDatabaseUser(q, c, userSpec{ID: profileID(profile), Email: strOf(profile, "email"), Username: strOf(profile, "username"), Profile: profile}, s.now())
+			if err != nil || m != "" {
+				msg = m
+				return err
+			}
+			u = fresh
+			return q.CreateUser(fresh)
+		}
+		if err != nil {
+			return err
+		}
+		// Refresh the copy from what the legacy store answered.
+		email, username := strOf(profile, "email"), strOf(profile, "username")
+		if connectionValidation(c) {
+			email, username = strings.ToLower(email), strings.ToLower(username)
+		}
+		old.Email, old.Username = email, username
+		old.Doc["email"] = email
+		if username != "" {
+			old.Doc["username"] = username
+		}
+		for _, k := range []string{"name", "nickname", "picture", "given_name", "family_name", "email_verified", "user_metadata", "app_metadata"} {
+			if v, ok := profile[k]; ok && v != nil {
+				old.Doc[k] = v
+			}
+		}
+		old.Doc["updated_at"] = timestamp(s.now())
+		u = old
+		return q.PutUser(old)
+	})
+	if err != nil {
+		s.log.Error("login: profile copy failed", "tenant", c.Domain, "connection", c.Name, "err", err)
+		return store.User{}, &loginError{http.StatusInternalServerError, "server_error", "Internal error"}
+	}
+	if msg != "" {
+		return store.User{}, &loginError{http.StatusBadRequest, "invalid_request", "The profile returned by the login script is invalid: " + msg}
+	}
+	return u, nil
+}
+
+// legacyChangePassword runs the change_password script, which answers
+// callback(null, true) when the legacy store took the new password.
+func (s *Server) legacyChangePassword(ctx context.Context, c store.Connection, email, pw string) error {
+	res, err := s.runAction(ctx, c, "change_password", email, pw)
+	if err != nil {
+		return err
+	}
+	if ok, _ := res.(bool); !ok {
+		return errors.New("the change_password script did not change the password")
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
@@ -109,6 +110,12 @@ func (s *Server) resetSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	domain, id := tenantOf(r), r.PostForm.Get("ticket")
 	pw, confirm := r.PostForm.Get("newPassword"), r.PostForm.Get("confirmNewPassword")
+	if t, err := s.store.Q().Ticket(domain, id); err == nil {
+		if c, err := s.store.Q().ConnectionByName(domain, t.Connection); err == nil && legacyOwned(c) {
+			s.resetInLegacyStore(w, r, t, c, pw, confirm)
+			return
+		}
+	}
 	var (
 		status = http.StatusOK
 		msg    string
@@ -197,6 +204,11 @@ func (s *Server) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		writePage(w, status, p)
 		return
 	}
+	s.finishReset(w, r, done)
+}
+
+// finishReset sends the person to the ticket's result URL, or shows a page.
+func (s *Server) finishReset(w http.ResponseWriter, r *http.Request, done store.Ticket) {
 	if done.ResultURL != "" {
 		if u, err := url.Parse(done.ResultURL); err == nil {
 			q := u.Query()
@@ -214,11 +226,59 @@ func (s *Server) resetSubmit(w http.ResponseWriter, r *http.Request) {
 	writePage(w, http.StatusOK, htmlPage{Title: "Password Changed", Message: "Your password has been changed successfully."})
 }
 
+// resetInLegacyStore completes a reset for a user who lives in a legacy
+// store: the change_password script sets the password there.
+func (s *Server) resetInLegacyStore(w http.ResponseWriter, r *http.Request, t store.Ticket, c store.Connection, pw, confirm string) {
+	now := s.now()
+	if m := ticketState(t, "reset", now); m != "" {
+		writePage(w, http.StatusBadRequest, htmlPage{Title: "Change Password", Message: m})
+		return
+	}
+	if pw == "" || pw != confirm {
+		writePage(w, http.StatusBadRequest, htmlPage{Title: "Change Password", Message: "The passwords do not match.", Ticket: t.ID})
+		return
+	}
+	if rule := passwordPolicy(c).Check(pw); rule != "" {
+		writePage(w, http.StatusBadRequest, htmlPage{Title: "Change Password", Message: "Password is too weak: " + rule, Ticket: t.ID})
+		return
+	}
+	if err := s.legacyChangePassword(r.Context(), c, t.Email, pw); err != nil {
+		s.log.Warn("reset: change_password script failed", "tenant", c.Domain, "connection", c.Name)
+		writePage(w, http.StatusBadRequest, htmlPage{Title: "Change Password", Message: "The password could not be changed. Try again.", Ticket: t.ID})
+		return
+	}
+	var stale bool
+	err := s.store.Tx(func(q store.Q) error {
+		cur, err := q.Ticket(t.Domain, t.ID)
+		if err != nil {
+			return err
+		}
+		if ticketState(cur, "reset", now) != "" {
+			stale = true // spent meanwhile; the script already ran, as it would on the platform
+			return nil
+		}
+		cur.UsedAt = &now
+		t = cur
+		return q.PutTicket(cur)
+	})
+	if err != nil || stale {
+		writePage(w, http.StatusBadRequest, htmlPage{Title: "Change Password", Message: "This link has already been used."})
+		return
+	}
+	s.finishReset(w, r, t)
+}
+
 // confirmPasswordChange is the old flow's link: following it applies the
 // password that was sent with the change_password request. No form, no
 // second factor: a stray click is enough, which is why the flow was retired.
 func (s *Server) confirmPasswordChange(w http.ResponseWriter, r *http.Request) {
 	domain, id := tenantOf(r), r.URL.Query().Get("ticket")
+	if t, err := s.store.Q().Ticket(domain, id); err == nil && t.NewPasswordSealed != "" {
+		if c, err := s.store.Q().ConnectionByName(domain, t.Connection); err == nil && legacyOwned(c) {
+			s.confirmInLegacyStore(w, t, c)
+			return
+		}
+	}
 	var msg string
 	err := s.store.Tx(func(q store.Q) error {
 		t, err := q.Ticket(domain, id)
@@ -276,6 +336,29 @@ func (s *Server) confirmPasswordChange(w http.ResponseWriter, r *http.Request) {
 	if msg != "" {
 		writePage(w, http.StatusBadRequest, htmlPage{Title: "Change Password", Message: msg})
 		return
+	}
+	writePage(w, http.StatusOK, htmlPage{Title: "Password Changed", Message: "Your password has been changed successfully."})
+}
+
+// confirmInLegacyStore applies the old flow's password through the
+// change_password script of a legacy-owned connection.
+func (s *Server) confirmInLegacyStore(w http.ResponseWriter, t store.Ticket, c store.Connection) {
+	now := s.now()
+	if m := ticketState(t, "confirm", now); m != "" {
+		writePage(w, http.StatusBadRequest, htmlPage{Title: "Change Password", Message: m})
+		return
+	}
+	pw, err := s.box.Open(t.NewPasswordSealed)
+	if err == nil {
+		err = s.legacyChangePassword(context.Background(), c, t.Email, pw)
+	}
+	if err != nil {
+		writePage(w, http.StatusBadRequest, htmlPage{Title: "Change Password", Message: "The password could not be changed."})
+		return
+	}
+	t.UsedAt = &now
+	if err := s.store.Q().PutTicket(t); err != nil {
+		s.log.Error("confirm: failed", "tenant", c.Domain, "err", err)
 	}
 	writePage(w, http.StatusOK, htmlPage{Title: "Password Changed", Message: "Your password has been changed successfully."})
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,9 +19,10 @@ import (
 // as the platform's "web service" script templates expect.
 type legacyService struct {
 	*httptest.Server
-	mu    sync.Mutex
-	calls map[string]int
-	users map[string]legacyUser
+	mu      sync.Mutex
+	calls   map[string]int
+	users   map[string]legacyUser
+	records map[string][]map[string]any
 }
 
 type legacyUser struct {
@@ -29,7 +31,7 @@ type legacyUser struct {
 }
 
 func startLegacyService(t *testing.T, users ...legacyUser) *legacyService {
-	l := &legacyService{calls: map[string]int{}, users: map[string]legacyUser{}}
+	l := &legacyService{calls: map[string]int{}, users: map[string]legacyUser{}, records: map[string][]map[string]any{}}
 	for _, u := range users {
 		l.users[u.Email] = u
 	}
@@ -57,6 +59,13 @@ func startLegacyService(t *testing.T, users ...legacyUser) *legacyService {
 				return
 			}
 			_ = json.NewEncoder(w).Encode(map[string]any{"id": u.ID, "email": u.Email, "username": u.Username})
+		case "/record/create", "/record/change_password", "/record/change_email", "/record/delete":
+			var body map[string]any
+			_ = json.NewDecoder(r.Body).Decode(&body)
+			l.mu.Lock()
+			l.records[strings.TrimPrefix(r.URL.Path, "/record/")] = append(l.records[strings.TrimPrefix(r.URL.Path, "/record/")], body)
+			l.mu.Unlock()
+			_, _ = w.Write([]byte("{}"))
 		case "/slow":
 			select {
 			case <-time.After(3 * time.Second):
@@ -68,6 +77,12 @@ func startLegacyService(t *testing.T, users ...legacyUser) *legacyService {
 	}))
 	t.Cleanup(l.Close)
 	return l
+}
+
+func (l *legacyService) recorded(action string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]map[string]any(nil), l.records[action]...)
 }
 
 func (l *legacyService) count(path string) int {
@@ -321,4 +336,59 @@ func TestRepeatedFailedLoginsAreBlocked(t *testing.T) {
 	r := a.login("db", "nia@example.com", "Right-passw0rd")
 	g.Expect(r.Status).To(Equal(429))
 	g.Expect(r.JSON()).To(HaveKeyWithValue("error", "too_many_attempts"))
+}
+
+// recordingScript is an action script that reports its arguments to the
+// legacy service and answers what the platform expects of that action.
+func recordingScript(action, fn, params, payload, answer string) string {
+	return `function ` + fn + `(` + params + `, callback) {
+  require('request').post({ url: configuration.BASE_URL + '/record/` + action + `', json: ` + payload + ` },
+    function (err, response) { if (err) return callback(err); callback(null` + answer + `); });
+}`
+}
+
+func TestAConnectionWithoutImportModeRunsEveryActionThroughItsScripts(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	legacy := startLegacyService(t, legacyUser{ID: 5, Email: "pat@example.com", Username: "pat", PW: "Legacy-pw1"})
+	a := newTenant(t, e, "legacyowned.emulator.local")
+	a.createDatabase("legacy", map[string]any{
+		"enabledDatabaseCustomization": true, "import_mode": false,
+		"customScripts": map[string]any{
+			"login":           loginViaWebService,
+			"get_user":        getUserViaWebService,
+			"create":          recordingScript("create", "create", "user", "{ email: user.email, password: user.password }", ""),
+			"change_password": recordingScript("change_password", "changePassword", "email, newPassword", "{ email: email, password: newPassword }", ", true"),
+			"change_email":    recordingScript("change_email", "changeEmail", "email, newEmail, verified", "{ email: email, newEmail: newEmail }", ", true"),
+			"delete":          recordingScript("delete", "remove", "id", "{ id: id }", ""),
+		},
+		"configuration": map[string]any{"BASE_URL": legacy.URL, "SERVICE_USER": "svc", "SERVICE_PASSWORD": "svc-secret"},
+	})
+
+	g.Expect(a.login("legacy", "pat@example.com", "Legacy-pw1").Status).To(Equal(200))
+	g.Expect(a.login("legacy", "pat@example.com", "Legacy-pw1").Status).To(Equal(200))
+	g.Expect(legacy.count("/profile")).To(Equal(2), "without import mode every login asks the legacy store")
+	g.Expect(a.login("legacy", "pat@example.com", "Wrong-pw1").Status).To(Equal(403))
+	_, copied := e.User(a.domain, "auth0|5")
+	g.Expect(copied).To(BeTrue(), "the platform keeps a profile copy")
+
+	r := a.form("/dbconnections/signup", url.Values{"client_id": {a.creds.ClientID}, "connection": {"legacy"}, "email": {"quinn@example.com"}, "password": {"Signup-pw1"}})
+	g.Expect(r.Status).To(Equal(200), string(r.Body))
+	g.Expect(legacy.recorded("create")).To(Equal([]map[string]any{{"email": "quinn@example.com", "password": "Signup-pw1"}}))
+
+	r = a.do("PATCH", "/api/v2/users/auth0%7C5", map[string]any{"password": "Patched-pw1", "connection": "legacy"})
+	g.Expect(r.Status).To(Equal(200), string(r.Body))
+	g.Expect(legacy.recorded("change_password")).To(Equal([]map[string]any{{"email": "pat@example.com", "password": "Patched-pw1"}}))
+
+	g.Expect(a.requestReset("legacy", "pat@example.com").Status).To(Equal(200))
+	g.Expect(a.submitReset(a.lastLink("pat@example.com"), "Reset-pw1").Status).To(Equal(200))
+	g.Expect(legacy.recorded("change_password")).To(HaveLen(2))
+	g.Expect(legacy.recorded("change_password")[1]).To(HaveKeyWithValue("password", "Reset-pw1"))
+
+	r = a.do("PATCH", "/api/v2/users/auth0%7C5", map[string]any{"email": "pat@new.example", "connection": "legacy"})
+	g.Expect(r.Status).To(Equal(200), string(r.Body))
+	g.Expect(legacy.recorded("change_email")).To(Equal([]map[string]any{{"email": "pat@example.com", "newEmail": "pat@new.example"}}))
+
+	g.Expect(a.do("DELETE", "/api/v2/users/auth0%7C5", nil).Status).To(Equal(204))
+	g.Expect(legacy.recorded("delete")).To(Equal([]map[string]any{{"id": "5"}}))
 }

@@ -308,6 +308,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: 200}
+	defer func() {
+		// A bug must show as a 500 the client can read, not a torn stream.
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "tenant", host, "route", pattern, "panic", fmt.Sprint(p))
+			if !rec.wrote {
+				mgmtError(w, http.StatusInternalServerError, "", "Internal error")
+			}
+		}
+	}()
 	s.mux.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, host)))
 	s.log.Info("request", "tenant", host, "route", pattern, "status", rec.status)
 }
@@ -322,9 +334,18 @@ func boolInt(b bool) int64 {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	wrote  bool
 }
 
-func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status, r.wrote = code, true
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
 
 // routes registers the tenant endpoints. Patterns match the escaped path
 // segment by segment, so `auth0%7Cabc` routes as one {id}.

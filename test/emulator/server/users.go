@@ -144,6 +144,20 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	domain := tenantOf(r)
+	legacy := false
+	if hasPW || hasEmail {
+		// A user who lives in a legacy store changes there first, through
+		// the connection's scripts; the platform keeps no password for them.
+		if u, err := s.store.Q().User(domain, r.PathValue("id")); err == nil && u.Connection == strOf(body, "connection") {
+			if c, err := s.store.Q().ConnectionByName(domain, u.Connection); err == nil && legacyOwned(c) {
+				legacy = true
+				if msg, ok := s.legacyUserChange(r, c, u, body); !ok {
+					mgmtError(w, http.StatusBadRequest, "invalid_body", msg)
+					return
+				}
+			}
+		}
+	}
 	var (
 		out       store.User
 		status    int
@@ -173,7 +187,9 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request) {
 				status, code, msg = http.StatusBadRequest, "invalid_body", "PasswordStrengthError: Password is too weak"
 				return nil
 			}
-			u.PasswordHash = password.Hash(pw)
+			if !legacy {
+				u.PasswordHash = password.Hash(pw)
+			}
 			u.Doc["last_password_reset"] = timestamp(now)
 		}
 		if hasEmail {
@@ -250,6 +266,14 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authorize(w, r, "delete:users"); !ok {
 		return
+	}
+	if u, err := s.store.Q().User(tenantOf(r), r.PathValue("id")); err == nil {
+		if c, err := s.store.Q().ConnectionByName(u.Domain, u.Connection); err == nil && legacyOwned(c) {
+			if _, err := s.runAction(r.Context(), c, "delete", strings.TrimPrefix(u.UserID, "auth0|")); err != nil && !errors.Is(err, errNoScript) {
+				mgmtError(w, http.StatusInternalServerError, "", "The delete script failed")
+				return
+			}
+		}
 	}
 	if err := s.store.Q().DeleteUser(tenantOf(r), r.PathValue("id")); err != nil {
 		s.internal(w, err)
@@ -347,4 +371,25 @@ func (s *Server) passwordChangeTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"ticket": resetURL(domain, t.ID)})
+}
+
+// legacyUserChange runs change_password or change_email for a user of a
+// legacy-owned connection. It returns the 400 message when it fails.
+func (s *Server) legacyUserChange(r *http.Request, c store.Connection, u store.User, body map[string]any) (string, bool) {
+	if pw, ok := body["password"].(string); ok {
+		if rule := passwordPolicy(c).Check(pw); rule != "" {
+			return "PasswordStrengthError: Password is too weak", false
+		}
+		if err := s.legacyChangePassword(r.Context(), c, u.Email, pw); err != nil {
+			return "The change_password script failed", false
+		}
+	}
+	if email, ok := body["email"].(string); ok {
+		verified, _ := body["email_verified"].(bool)
+		res, err := s.runAction(r.Context(), c, "change_email", u.Email, email, verified)
+		if ok, _ := res.(bool); err != nil || !ok {
+			return "The change_email script failed", false
+		}
+	}
+	return "", true
 }

@@ -357,19 +357,22 @@ type Ticket struct {
 	Subject string `json:"subject"`
 	// Kind is "reset" (a form sets the password) or "confirm" (the old flow:
 	// following the link applies NewPasswordHash).
-	Kind              string         `json:"kind"`
-	UserID            string         `json:"user_id,omitempty"`
-	Connection        string         `json:"connection"`
-	Email             string         `json:"email"`
-	PendingProfile    map[string]any `json:"pending_profile,omitempty"`
-	NewPasswordHash   string         `json:"new_password_hash,omitempty"`
-	ResultURL         string         `json:"result_url,omitempty"`
-	IncludeEmail      bool           `json:"include_email,omitempty"`
-	MarkEmailVerified bool           `json:"mark_email_verified,omitempty"`
-	CreatedAt         time.Time      `json:"created_at"`
-	ExpiresAt         time.Time      `json:"expires_at"`
-	UsedAt            *time.Time     `json:"used_at,omitempty"`
-	Superseded        bool           `json:"superseded,omitempty"`
+	Kind            string         `json:"kind"`
+	UserID          string         `json:"user_id,omitempty"`
+	Connection      string         `json:"connection"`
+	Email           string         `json:"email"`
+	PendingProfile  map[string]any `json:"pending_profile,omitempty"`
+	NewPasswordHash string         `json:"new_password_hash,omitempty"`
+	// NewPasswordSealed is the old flow's password for a user who lives in
+	// a legacy store: its change_password script needs it in plain text.
+	NewPasswordSealed string     `json:"new_password_sealed,omitempty"`
+	ResultURL         string     `json:"result_url,omitempty"`
+	IncludeEmail      bool       `json:"include_email,omitempty"`
+	MarkEmailVerified bool       `json:"mark_email_verified,omitempty"`
+	CreatedAt         time.Time  `json:"created_at"`
+	ExpiresAt         time.Time  `json:"expires_at"`
+	UsedAt            *time.Time `json:"used_at,omitempty"`
+	Superseded        bool       `json:"superseded,omitempty"`
 }
 
 // CreateTicket stores t and supersedes every older ticket of its subject:
