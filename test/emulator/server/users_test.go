@@ -191,3 +191,58 @@ func TestTheIdTokenCarriesIdPTokensOnlyWhileTheLegacyProfileIsOn(t *testing.T) {
 		g.Expect(r.JSON()).To(HaveKeyWithValue("token_type", "Bearer"))
 	})
 }
+
+func TestSignupCreatesADatabaseUser(t *testing.T) {
+	e := emulatortest.Start(t)
+	a := newTenant(t, e, "signup.emulator.local")
+	a.createDatabase("db", map[string]any{"passwordPolicy": "fair", "strategy_version": 2})
+	a.createDatabase("closed", map[string]any{"disable_signup": true})
+	signup := func(conn, email, pw string) response {
+		return a.form("/dbconnections/signup", url.Values{"client_id": {a.creds.ClientID}, "connection": {conn}, "email": {email}, "password": {pw}})
+	}
+	g := NewWithT(t)
+	r := signup("db", "Rae@Example.com", "Signup-pw1")
+	g.Expect(r.Status).To(Equal(200), string(r.Body))
+	g.Expect(r.JSON()).To(HaveKeyWithValue("email", "rae@example.com"))
+	g.Expect(r.JSON()).To(HaveKeyWithValue("email_verified", false))
+	g.Expect(r.JSON()["_id"]).To(MatchRegexp(`^[0-9a-f]{24}$`))
+	g.Expect(a.login("db", "rae@example.com", "Signup-pw1").Status).To(Equal(200))
+
+	cases := []struct {
+		name, conn, email, pw, code string
+	}{
+		{"an existing user", "db", "rae@example.com", "Signup-pw1", "user_exists"},
+		{"a weak password", "db", "sam@example.com", "weakpass", "invalid_password"},
+		{"a closed connection", "closed", "sam@example.com", "Signup-pw1", "operation_not_allowed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := NewWithT(t)
+			r := signup(c.conn, c.email, c.pw)
+			g.Expect(r.Status).To(Equal(400))
+			g.Expect(r.JSON()).To(HaveKeyWithValue("code", c.code))
+			g.Expect(r.JSON()).To(HaveKeyWithValue("statusCode", 400.0))
+		})
+	}
+	r = signup("db", "rae@example.com", "Signup-pw1")
+	g.Expect(r.JSON()).To(Equal(map[string]any{"name": "BadRequestError", "code": "user_exists", "description": "The user already exists.", "statusCode": 400.0}))
+}
+
+func TestUserinfoFollowsTheLegacyProfileFlag(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	a := newTenant(t, e, "userinfo.emulator.local", emulatortest.Legacy())
+	linkedUser(t, e, a)
+	userinfo := func() map[string]any {
+		tok := a.login("db", "gil@example.com", "Passw0rd!x", "openid", "email").JSON()["access_token"].(string)
+		r := a.with(tok).do("GET", "/userinfo", nil)
+		g.Expect(r.Status).To(Equal(200), string(r.Body))
+		return r.JSON()
+	}
+	g.Expect(userinfo()).To(HaveKey("identities"))
+	e.PatchSettings(a.domain, map[string]any{"flags": map[string]any{"enable_legacy_profile": false}})
+	info := userinfo()
+	g.Expect(info).NotTo(HaveKey("identities"))
+	g.Expect(info).To(HaveKeyWithValue("email", "gil@example.com"))
+	g.Expect(a.with(a.token).do("GET", "/userinfo", nil).Status).To(Equal(401), "a client-credentials token is not for /userinfo")
+}

@@ -1,0 +1,42 @@
+package ratelimit
+
+import (
+	"testing"
+	"time"
+)
+
+func TestABucketSpendsItsBurstThenRefillsAtItsRate(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	b := NewBucket(Limit{Burst: 3, PerSecond: 2}, t0)
+	for i, want := range []int{2, 1, 0} {
+		d := b.Take(t0)
+		if !d.Allowed || d.Remaining != want || d.Limit != 3 {
+			t.Fatalf("take %d: %+v, want allowed with %d remaining", i, d, want)
+		}
+	}
+	d := b.Take(t0)
+	if d.Allowed || d.RetryAfter != 500*time.Millisecond {
+		t.Fatalf("over the burst: %+v, want refused, retry after 500ms", d)
+	}
+	if want := t0.Add(1500 * time.Millisecond); !d.Reset.Equal(want) {
+		t.Fatalf("reset %v, want %v (full again after 3 tokens at 2/s)", d.Reset, want)
+	}
+	if d := b.Take(t0.Add(499 * time.Millisecond)); d.Allowed {
+		t.Fatalf("1ns before a token is back: %+v", d)
+	}
+	if d := b.Take(t0.Add(500 * time.Millisecond)); !d.Allowed {
+		t.Fatalf("a token is back after 500ms: %+v", d)
+	}
+	if d := b.Take(t0.Add(time.Hour)); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("a bucket never holds more than its burst: %+v", d)
+	}
+}
+
+func TestAZeroLimitRefusesNothing(t *testing.T) {
+	b := NewBucket(Limit{}, time.Now())
+	for i := 0; i < 1000; i++ {
+		if !b.Take(time.Now()).Allowed {
+			t.Fatal("refused with limits off")
+		}
+	}
+}
