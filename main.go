@@ -6,6 +6,7 @@ package main
 import (
 	"flag"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -13,9 +14,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/controllers"
+	"github.com/tenantops/identity-operator/internal/identity"
 )
 
 func main() {
@@ -24,11 +28,15 @@ func main() {
 		probeAddr            string
 		leaderElect          bool
 		leaderElectNamespace string
+		resyncInterval       time.Duration
+		stalledRetry         time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	flag.StringVar(&leaderElectNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the namespace the operator runs in).")
+	flag.DurationVar(&resyncInterval, "resync-interval", 10*time.Minute, "How often an object in steady state is compared with its tenant (one read), to find and correct drift.")
+	flag.DurationVar(&stalledRetry, "stalled-retry-interval", 30*time.Minute, "How often an object that needs a person (Stalled) is tried again anyway, in case the fix was made on the platform side.")
 	logOptions := zap.Options{Development: false}
 	logOptions.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -55,6 +63,17 @@ func main() {
 		os.Exit(1)
 	}
 
+	ctx := ctrl.SetupSignalHandler()
+	pool := identity.NewPool(identity.Options{Metrics: identity.NewMetrics(metrics.Registry)})
+	if err := controllers.Setup(ctx, mgr, controllers.Options{
+		Pool:           pool,
+		ResyncInterval: resyncInterval,
+		StalledRetry:   stalledRetry,
+	}); err != nil {
+		log.Error(err, "unable to set up the controllers")
+		os.Exit(1)
+	}
+
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		log.Error(err, "unable to add the health check")
 		os.Exit(1)
@@ -65,7 +84,7 @@ func main() {
 	}
 
 	log.Info("starting the manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "the manager stopped with an error")
 		os.Exit(1)
 	}

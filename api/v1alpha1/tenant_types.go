@@ -283,6 +283,21 @@ type TenantStatus struct {
 	// RateLimit is the Management API budget last seen for this tenant.
 	// +optional
 	RateLimit *RateLimitStatus `json:"rateLimit,omitempty"`
+	// ResetEmail is the reset_email template as last applied.
+	// +optional
+	ResetEmail *TemplateSyncStatus `json:"resetEmail,omitempty"`
+}
+
+// TemplateSyncStatus records what was last applied to an email template.
+type TemplateSyncStatus struct {
+	// AppliedHash fingerprints the spec last applied, so a change is seen
+	// without reading the template.
+	// +optional
+	AppliedHash string `json:"appliedHash,omitempty"`
+	// LastSyncTime is when the template was last read and brought in line.
+	// It is re-read at most hourly when the spec does not change.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
 
 // Tenant is an identity tenant (Auth0 or wire-compatible) whose settings,

@@ -1,71 +1,16 @@
 package crd_test
 
 import (
-	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/rest"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/internal/testenv"
 )
-
-// table lists a resource the way `kubectl get` does: as the API server's
-// Table, with the CRD's printer columns.
-func table(t *testing.T, resource, namespace string) *metav1.Table {
-	t.Helper()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.GroupVersion = &schema.GroupVersion{Group: identityv1alpha1.GroupVersion.Group, Version: identityv1alpha1.GroupVersion.Version}
-	cfg.APIPath = "/apis"
-	cfg.NegotiatedSerializer = serializer.NewCodecFactory(env.Scheme).WithoutConversion()
-	rc, err := rest.RESTClientFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := rc.Get().Resource(resource).SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-	if namespace != "" {
-		req = req.Namespace(namespace)
-	}
-	body, err := req.Do(ctx(t)).Raw()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl := &metav1.Table{}
-	if err := json.Unmarshal(body, tbl); err != nil {
-		t.Fatal(err)
-	}
-	return tbl
-}
-
-// rows returns the table as column name -> cell text, one map per row, with
-// columns of every priority (what `kubectl get -o wide` shows).
-func rows(tbl *metav1.Table) []map[string]string {
-	var out []map[string]string
-	for _, r := range tbl.Rows {
-		row := map[string]string{}
-		for i, col := range tbl.ColumnDefinitions {
-			if r.Cells[i] != nil {
-				row[col.Name] = fmt.Sprint(r.Cells[i])
-			}
-		}
-		out = append(out, row)
-	}
-	return out
-}
-
-func columnNames(tbl *metav1.Table) []string {
-	var names []string
-	for _, c := range tbl.ColumnDefinitions {
-		names = append(names, c.Name)
-	}
-	return names
-}
 
 func ready(reason string) metav1.Condition {
 	return metav1.Condition{Type: identityv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason,
@@ -162,14 +107,10 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.resource, func(t *testing.T) {
 			g := NewWithT(t)
-			tbl := table(t, tt.resource, tt.namespace)
-			g.Expect(columnNames(tbl)).To(Equal(tt.columns))
-			var row map[string]string
-			for _, r := range rows(tbl) {
-				if r["Name"] == tt.want["Name"] {
-					row = r
-				}
-			}
+			columns, rows, err := env.Table(ctx(t), tt.resource, tt.namespace)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(columns).To(Equal(tt.columns))
+			row := testenv.Row(rows, tt.want["Name"])
 			g.Expect(row).NotTo(BeNil(), "no row for %s", tt.want["Name"])
 			for col, value := range tt.want {
 				g.Expect(row).To(HaveKeyWithValue(col, value), "column %q", col)

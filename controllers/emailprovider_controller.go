@@ -1,0 +1,318 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/reconcile"
+)
+
+// EmailProvider condition reasons.
+const (
+	ReasonDuplicateEmailProvider = "DuplicateEmailProvider"
+	ReasonProviderSynced         = "Synced"
+	indexProviderSecret          = "spec.credentialsSecretRef.name"
+	tenantRetry                  = time.Minute
+)
+
+// EmailProviderReconciler keeps a tenant's email provider as declared. The
+// platform never returns secret credentials, so the reconciler remembers a
+// salted hash of what it sent and sends the credentials again when their
+// Secret changes.
+type EmailProviderReconciler struct {
+	client.Client
+	// Reader reads Secrets uncached.
+	Reader         client.Reader
+	Access         *TenantAccess
+	Clock          clock.PassiveClock
+	Summarizer     reconcile.Summarizer
+	ResyncInterval time.Duration
+}
+
+// Reconcile runs one pass for an EmailProvider.
+func (r *EmailProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	provider := &identityv1alpha1.EmailProvider{}
+	if err := r.Get(ctx, req.NamespacedName, provider); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	patcher := reconcile.NewStatusPatcher(r.Client, provider)
+
+	if reconcile.IsPaused(provider) {
+		return ctrl.Result{}, patcher.Patch(ctx, provider)
+	}
+	if !provider.DeletionTimestamp.IsZero() {
+		err := r.reconcileDelete(ctx, provider)
+		if err == nil {
+			return ctrl.Result{}, nil
+		}
+		result, err := r.Summarizer.Summarize(provider, reconcile.Success{}, err)
+		return result, errors.Join(err, patcher.Patch(ctx, provider))
+	}
+	if _, err := reconcile.AddFinalizer(ctx, r.Client, provider, identityv1alpha1.Finalizer); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	err := r.reconcileProvider(ctx, provider)
+	result, err := r.Summarizer.Summarize(provider, reconcile.Success{
+		Reason: ReasonProviderSynced, RequeueAfter: r.ResyncInterval,
+		Message: fmt.Sprintf("%s sends email through %s", provider.Spec.TenantRef.Name, provider.Spec.Provider),
+	}, err)
+	return result, errors.Join(err, patcher.Patch(ctx, provider))
+}
+
+// reconcileProvider creates the provider, or updates what differs from the
+// spec: the fields the platform returns are compared, the secret ones by
+// their hash.
+func (r *EmailProviderReconciler) reconcileProvider(ctx context.Context, provider *identityv1alpha1.EmailProvider) error {
+	tenant, err := getTenant(ctx, r.Client, provider.Namespace, provider.Spec.TenantRef.Name, tenantRetry)
+	if err != nil {
+		return err
+	}
+	if err := r.checkOnlyProvider(ctx, provider); err != nil {
+		return err
+	}
+	credentials, err := r.credentials(ctx, provider)
+	if err != nil {
+		return err
+	}
+	api, err := r.Access.ClientFor(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	hash := hashOf(provider.UID, credentials)
+	enabled := ptr.Deref(provider.Spec.Enabled, true)
+	settings, err := providerSettings(provider)
+	if err != nil {
+		return err
+	}
+
+	current, err := api.GetEmailProvider(ctx)
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		_, err = api.CreateEmailProvider(ctx, identity.EmailProviderCreate{
+			Name: string(provider.Spec.Provider), Enabled: ptr.To(enabled), DefaultFromAddress: provider.Spec.DefaultFromAddress,
+			Credentials: credentials, Settings: settings,
+		})
+		if err != nil {
+			return classify(tenant, "creating the email provider", err)
+		}
+	case err != nil:
+		return classify(tenant, "reading the email provider", err)
+	default:
+		update, differs := providerDiff(provider, current, enabled, settings)
+		if differs || provider.Status.AppliedCredentialsHash != hash {
+			// Credentials go with every update: a changed provider name needs
+			// them, and sending them again is how a rotated Secret arrives.
+			update.Credentials = &credentials
+			if _, err := api.UpdateEmailProvider(ctx, update); err != nil {
+				return classify(tenant, "updating the email provider", err)
+			}
+		}
+	}
+	provider.Status.Provider = provider.Spec.Provider
+	provider.Status.Enabled = ptr.To(enabled)
+	provider.Status.AppliedCredentialsHash = hash
+	provider.Status.LastSyncTime = &metav1.Time{Time: r.Clock.Now()}
+	return nil
+}
+
+// providerDiff keeps what differs between the spec and the provider as the
+// platform returns it (secret credentials are never returned).
+func providerDiff(p *identityv1alpha1.EmailProvider, current *identity.EmailProvider, enabled bool, settings map[string]json.RawMessage) (identity.EmailProviderUpdate, bool) {
+	var update identity.EmailProviderUpdate
+	differs := false
+	if current.Name != string(p.Spec.Provider) {
+		update.Name, differs = ptr.To(string(p.Spec.Provider)), true
+	}
+	if current.Enabled != enabled {
+		update.Enabled, differs = ptr.To(enabled), true
+	}
+	if current.DefaultFromAddress != p.Spec.DefaultFromAddress {
+		update.DefaultFromAddress, differs = ptr.To(p.Spec.DefaultFromAddress), true
+	}
+	if !jsonEqual(publicCredentials(p), publicCredentials(nil, current.Credentials)) {
+		differs = true
+	}
+	if settings != nil && !jsonEqual(settings, current.Settings) {
+		update.Settings, differs = &settings, true
+	}
+	return update, differs
+}
+
+// publicCredentials is the part of the credentials the platform returns:
+// from the spec (p), or from the platform's answer.
+func publicCredentials(p *identityv1alpha1.EmailProvider, returned ...identity.EmailCredentials) identity.EmailCredentials {
+	if p == nil {
+		c := returned[0]
+		return identity.EmailCredentials{Region: c.Region, Domain: c.Domain, SMTPHost: c.SMTPHost, SMTPPort: c.SMTPPort,
+			SMTPUser: c.SMTPUser, TenantID: c.TenantID, ClientID: c.ClientID}
+	}
+	var c identity.EmailCredentials
+	s := p.Spec
+	switch {
+	case s.SMTP != nil:
+		c.SMTPHost, c.SMTPPort, c.SMTPUser = s.SMTP.Host, int(s.SMTP.Port), s.SMTP.User
+	case s.SES != nil:
+		c.Region = s.SES.Region
+	case s.Mailgun != nil:
+		c.Domain, c.Region = s.Mailgun.Domain, s.Mailgun.Region
+	case s.SparkPost != nil:
+		c.Region = s.SparkPost.Region
+	case s.MS365 != nil:
+		c.TenantID, c.ClientID = s.MS365.TenantID, s.MS365.ClientID
+	}
+	return c
+}
+
+// credentials assembles the provider's credentials from the spec and its
+// Secret, checking the Secret has every key the provider needs before any
+// call is made.
+func (r *EmailProviderReconciler) credentials(ctx context.Context, p *identityv1alpha1.EmailProvider) (identity.EmailCredentials, error) {
+	c := publicCredentials(p)
+	required := identityv1alpha1.SecretCredentialKeys[p.Spec.Provider]
+	if len(required) == 0 || p.Spec.CredentialsSecretRef == nil {
+		return c, nil
+	}
+	name := p.Spec.CredentialsSecretRef.Name
+	secret := &corev1.Secret{}
+	if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return c, reconcile.Stalling(ReasonCredentialsSecretNotFound,
+				"Secret %q (spec.credentialsSecretRef) not found in namespace %q: provider %s needs the keys %v", name, p.Namespace, p.Spec.Provider, required)
+		}
+		return c, err
+	}
+	var missing []string
+	for _, key := range required {
+		if len(secret.Data[key]) == 0 {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return c, reconcile.Stalling(ReasonCredentialsSecretInvalid,
+			"Secret %q lacks the keys %v that provider %s needs", name, missing, p.Spec.Provider)
+	}
+	get := func(key string) string { return string(secret.Data[key]) }
+	switch p.Spec.Provider {
+	case identityv1alpha1.ProviderMandrill, identityv1alpha1.ProviderSendGrid, identityv1alpha1.ProviderSparkPost, identityv1alpha1.ProviderMailgun:
+		c.APIKey = get("api_key")
+	case identityv1alpha1.ProviderSES:
+		c.AccessKeyID, c.SecretAccessKey = get("accessKeyId"), get("secretAccessKey")
+	case identityv1alpha1.ProviderSMTP:
+		c.SMTPPass = get("smtp_pass")
+	case identityv1alpha1.ProviderAzureCS:
+		c.ConnectionString = get("connectionString")
+	case identityv1alpha1.ProviderMS365:
+		c.ClientSecret = get("clientSecret")
+	}
+	return c, nil
+}
+
+// providerSettings decodes spec.settings (nil when unset).
+func providerSettings(p *identityv1alpha1.EmailProvider) (map[string]json.RawMessage, error) {
+	if p.Spec.Settings == nil || len(p.Spec.Settings.Raw) == 0 {
+		return nil, nil
+	}
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(p.Spec.Settings.Raw, &out); err != nil {
+		return nil, reconcile.Stalling("InvalidSettings", "spec.settings must be a JSON object: %v", err)
+	}
+	return out, nil
+}
+
+// checkOnlyProvider refuses to manage a tenant's provider that another
+// EmailProvider already manages: a tenant has one provider, and two objects
+// writing it would fight. The one that has already applied it keeps it;
+// between two that have not (or both have, after a race), the older wins,
+// then the first by name.
+func (r *EmailProviderReconciler) checkOnlyProvider(ctx context.Context, p *identityv1alpha1.EmailProvider) error {
+	var all identityv1alpha1.EmailProviderList
+	if err := r.List(ctx, &all, client.InNamespace(p.Namespace), client.MatchingFields{indexTenantRef: p.Spec.TenantRef.Name}); err != nil {
+		return err
+	}
+	for i := range all.Items {
+		other := &all.Items[i]
+		if other.UID == p.UID || !other.DeletionTimestamp.IsZero() {
+			continue
+		}
+		incumbent, otherIncumbent := p.Status.AppliedCredentialsHash != "", other.Status.AppliedCredentialsHash != ""
+		older := other.CreationTimestamp.Before(&p.CreationTimestamp) ||
+			(other.CreationTimestamp.Equal(&p.CreationTimestamp) && other.Name < p.Name)
+		if (otherIncumbent && !incumbent) || (otherIncumbent == incumbent && older) {
+			return reconcile.Stalling(ReasonDuplicateEmailProvider,
+				"EmailProvider %q already manages the email provider of Tenant %q, and a tenant has one: delete one of the two",
+				other.Name, p.Spec.TenantRef.Name)
+		}
+	}
+	return nil
+}
+
+// reconcileDelete removes the remote provider for deletionPolicy Delete, and
+// lets the object go once that succeeded (or for Orphan, at once).
+func (r *EmailProviderReconciler) reconcileDelete(ctx context.Context, p *identityv1alpha1.EmailProvider) error {
+	if p.Spec.DeletionPolicy != identityv1alpha1.DeletionPolicyOrphan && p.Status.AppliedCredentialsHash != "" {
+		if err := r.checkOnlyProvider(ctx, p); err == nil {
+			tenant, err := getTenant(ctx, r.Client, p.Namespace, p.Spec.TenantRef.Name, tenantRetry)
+			if err != nil {
+				return err
+			}
+			api, err := r.Access.ClientFor(ctx, tenant)
+			if err != nil {
+				return err
+			}
+			if err := api.DeleteEmailProvider(ctx); err != nil {
+				return classify(tenant, "deleting the email provider", err)
+			}
+		}
+	}
+	return reconcile.RemoveFinalizer(ctx, r.Client, p, identityv1alpha1.Finalizer)
+}
+
+// SetupWithManager registers the reconciler; it watches its Tenants (to
+// start once one appears) and its credentials Secrets (metadata only).
+func (r *EmailProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &identityv1alpha1.EmailProvider{}, indexProviderSecret, func(obj client.Object) []string {
+		if ref := obj.(*identityv1alpha1.EmailProvider).Spec.CredentialsSecretRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	byIndex := func(index string) handler.MapFunc {
+		return func(ctx context.Context, obj client.Object) []ctrl.Request {
+			var list identityv1alpha1.EmailProviderList
+			if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+				return nil
+			}
+			out := make([]ctrl.Request, 0, len(list.Items))
+			for i := range list.Items {
+				out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
+			return out
+		}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&identityv1alpha1.EmailProvider{}, builder.WithPredicates(reconcile.SpecChanged())).
+		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(byIndex(indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(byIndex(indexProviderSecret)), builder.OnlyMetadata).
+		Complete(r)
+}

@@ -1,0 +1,120 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/reconcile"
+)
+
+// Field indexes the reconcilers look objects up by.
+const (
+	indexTenantRef         = "spec.tenantRef.name"
+	indexCredentialsSecret = "spec.credentialsSecretRef.name"
+	indexCABundle          = "spec.caBundleRef.name"
+)
+
+// Options configure every reconciler.
+type Options struct {
+	// Clock is the time source of every decision; tests inject a fake one.
+	Clock clock.Clock
+	// Pool holds one identity client per tenant.
+	Pool *identity.Pool
+	// ResyncInterval is how often an object in steady state is compared with
+	// the tenant again (one read), to find drift.
+	ResyncInterval time.Duration
+	// StalledRetry is how often an object that needs a person is tried again
+	// anyway, in case the fix was made on the platform side.
+	StalledRetry time.Duration
+}
+
+// Setup registers the field indexes and the reconcilers with mgr.
+func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.ResyncInterval == 0 {
+		opts.ResyncInterval = 10 * time.Minute
+	}
+	if opts.StalledRetry == 0 {
+		opts.StalledRetry = 30 * time.Minute
+	}
+	indexer := mgr.GetFieldIndexer()
+	tenantRef := func(obj client.Object) []string {
+		switch o := obj.(type) {
+		case *identityv1alpha1.EmailProvider:
+			return []string{o.Spec.TenantRef.Name}
+		case *identityv1alpha1.CustomDatabaseConnection:
+			return []string{o.Spec.TenantRef.Name}
+		}
+		return nil
+	}
+	for _, obj := range []client.Object{&identityv1alpha1.EmailProvider{}, &identityv1alpha1.CustomDatabaseConnection{}} {
+		if err := indexer.IndexField(ctx, obj, indexTenantRef, tenantRef); err != nil {
+			return err
+		}
+	}
+	if err := indexer.IndexField(ctx, &identityv1alpha1.Tenant{}, indexCredentialsSecret, func(obj client.Object) []string {
+		return []string{obj.(*identityv1alpha1.Tenant).Spec.CredentialsSecretRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &identityv1alpha1.Tenant{}, indexCABundle, func(obj client.Object) []string {
+		if ref := obj.(*identityv1alpha1.Tenant).Spec.CABundleRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	access := &TenantAccess{Reader: mgr.GetAPIReader(), Pool: opts.Pool}
+	summarizer := func(name string) reconcile.Summarizer {
+		return reconcile.Summarizer{Recorder: mgr.GetEventRecorderFor(name), StalledRetry: opts.StalledRetry}
+	}
+	tenants := &TenantReconciler{
+		Client: mgr.GetClient(), Access: access, Clock: opts.Clock, Recorder: mgr.GetEventRecorderFor("tenant-controller"),
+		Summarizer: summarizer("tenant-controller"), ResyncInterval: opts.ResyncInterval,
+	}
+	if err := tenants.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	providers := &EmailProviderReconciler{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Access: access, Clock: opts.Clock,
+		Summarizer: summarizer("emailprovider-controller"), ResyncInterval: opts.ResyncInterval,
+	}
+	return providers.SetupWithManager(mgr)
+}
+
+// referencedTenant maps an object with a tenantRef to its Tenant.
+func referencedTenant(_ context.Context, obj client.Object) []ctrl.Request {
+	var name string
+	switch o := obj.(type) {
+	case *identityv1alpha1.EmailProvider:
+		name = o.Spec.TenantRef.Name
+	case *identityv1alpha1.CustomDatabaseConnection:
+		name = o.Spec.TenantRef.Name
+	default:
+		return nil
+	}
+	return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: obj.GetNamespace(), Name: name}}}
+}
+
+// getTenant reads the Tenant an object references, or says what is missing.
+func getTenant(ctx context.Context, c client.Client, namespace, name string, retry time.Duration) (*identityv1alpha1.Tenant, error) {
+	tenant := &identityv1alpha1.Tenant{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, tenant); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			return nil, reconcile.Waiting(ReasonTenantNotFound, retry,
+				"Tenant %q (spec.tenantRef) not found in namespace %q: create it, or fix the reference", name, namespace)
+		}
+		return nil, err
+	}
+	return tenant, nil
+}

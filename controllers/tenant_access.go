@@ -1,0 +1,140 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/reconcile"
+)
+
+// Condition reasons shared by every reconciler that calls a tenant.
+const (
+	ReasonCredentialsSecretNotFound = "CredentialsSecretNotFound"
+	ReasonCredentialsSecretInvalid  = "CredentialsSecretInvalid"
+	ReasonCredentialsRejected       = "CredentialsRejected"
+	ReasonInsufficientScope         = "InsufficientScope"
+	ReasonCABundleNotFound          = "CABundleNotFound"
+	ReasonCABundleInvalid           = "CABundleInvalid"
+	ReasonTenantUnreachable         = "TenantUnreachable"
+	ReasonRateLimited               = "RateLimited"
+	ReasonPlatformRefused           = "PlatformRefused"
+	ReasonFlagRefused               = "FlagRefused"
+	ReasonTenantNotFound            = "TenantNotFound"
+)
+
+// Keys of a Tenant's credentials Secret.
+const (
+	SecretKeyClientID     = "client_id"
+	SecretKeyClientSecret = "client_secret"
+)
+
+// TenantAccess turns a Tenant into an identity client. It reads the
+// credentials Secret and CA bundle in the Tenant's own namespace, uncached
+// (the operator does not keep every Secret of the cluster in memory), and
+// takes the client from the shared pool so a tenant's token, connections
+// and rate-limit budget outlive a reconcile.
+type TenantAccess struct {
+	// Reader reads Secrets and ConfigMaps straight from the API server.
+	Reader client.Reader
+	// Pool holds one identity client per tenant.
+	Pool *identity.Pool
+}
+
+// ClientFor returns the identity client of tenant, or a Stalling error that
+// says what to fix in its Secret or ConfigMap.
+func (a *TenantAccess) ClientFor(ctx context.Context, tenant *identityv1alpha1.Tenant) (identity.Client, error) {
+	cfg, err := a.config(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.Pool.Get(cfg)
+	if err != nil {
+		return nil, reconcile.Stalling(ReasonCABundleInvalid, "cannot set up the connection to %s: %v", tenant.Spec.Domain, err)
+	}
+	return c, nil
+}
+
+// Forget drops the tenant's client, once the Tenant is gone.
+func (a *TenantAccess) Forget(ctx context.Context, tenant *identityv1alpha1.Tenant) {
+	if cfg, err := a.config(ctx, tenant); err == nil {
+		a.Pool.Forget(cfg)
+	}
+}
+
+func (a *TenantAccess) config(ctx context.Context, tenant *identityv1alpha1.Tenant) (identity.Config, error) {
+	cfg := identity.Config{Domain: tenant.Spec.Domain, DialAddress: tenant.Spec.DialAddress}
+
+	name := tenant.Spec.CredentialsSecretRef.Name
+	secret := &corev1.Secret{}
+	if err := a.Reader.Get(ctx, types.NamespacedName{Namespace: tenant.Namespace, Name: name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return cfg, reconcile.Stalling(ReasonCredentialsSecretNotFound,
+				"Secret %q not found in namespace %q: create it with the keys %s and %s of an application authorized for the Management API",
+				name, tenant.Namespace, SecretKeyClientID, SecretKeyClientSecret)
+		}
+		return cfg, err
+	}
+	for _, key := range []string{SecretKeyClientID, SecretKeyClientSecret} {
+		if len(secret.Data[key]) == 0 {
+			return cfg, reconcile.Stalling(ReasonCredentialsSecretInvalid,
+				"Secret %q has no key %q (or it is empty): it needs %s and %s", name, key, SecretKeyClientID, SecretKeyClientSecret)
+		}
+	}
+	cfg.ClientID = string(secret.Data[SecretKeyClientID])
+	cfg.ClientSecret = string(secret.Data[SecretKeyClientSecret])
+
+	if ref := tenant.Spec.CABundleRef; ref != nil {
+		cm := &corev1.ConfigMap{}
+		if err := a.Reader.Get(ctx, types.NamespacedName{Namespace: tenant.Namespace, Name: ref.Name}, cm); err != nil {
+			if apierrors.IsNotFound(err) {
+				return cfg, reconcile.Stalling(ReasonCABundleNotFound,
+					"ConfigMap %q (spec.caBundleRef) not found in namespace %q: create it with the PEM CA certificates under key %q",
+					ref.Name, tenant.Namespace, ref.Key)
+			}
+			return cfg, err
+		}
+		pem := cm.Data[ref.Key]
+		if pem == "" {
+			return cfg, reconcile.Stalling(ReasonCABundleInvalid, "ConfigMap %q has no key %q with PEM CA certificates", ref.Name, ref.Key)
+		}
+		cfg.CABundle = []byte(pem)
+	}
+	return cfg, nil
+}
+
+// classify turns an identity client error into what the reconciler should
+// do: a person must act (Stalling), wait for the rate limit (Waiting), or
+// retry with backoff (Transient). what names the step for the message.
+func classify(tenant *identityv1alpha1.Tenant, what string, err error) error {
+	var forbidden *identity.ForbiddenFlagError
+	var apiErr *identity.APIError
+	switch {
+	case errors.As(err, &forbidden):
+		return reconcile.Stalling(ReasonFlagRefused,
+			"the platform refuses to set flag %q on %s: remove it from spec.flags (or from the migration that sets it)", forbidden.Flag, tenant.Spec.Domain)
+	case errors.Is(err, identity.ErrUnauthorized):
+		return reconcile.Stalling(ReasonCredentialsRejected,
+			"%s refused the credentials in Secret %q: check %s and %s, and that the application is authorized for the Management API",
+			tenant.Spec.Domain, tenant.Spec.CredentialsSecretRef.Name, SecretKeyClientID, SecretKeyClientSecret)
+	case errors.Is(err, identity.ErrInsufficientScope):
+		return reconcile.Stalling(ReasonInsufficientScope, "%s: %v: grant the application the scope the platform names", what, err)
+	case errors.Is(err, identity.ErrRateLimited):
+		wait := rateLimitRetry
+		if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+			wait = apiErr.RetryAfter
+		}
+		return reconcile.Waiting(ReasonRateLimited, wait, "%s: %s is rate limited; trying again in %s", what, tenant.Spec.Domain, wait)
+	case errors.Is(err, identity.ErrInvalid):
+		return reconcile.Stalling(ReasonPlatformRefused, "%s: %v", what, err)
+	default:
+		return reconcile.Transient(ReasonTenantUnreachable, fmt.Errorf("%s: %w", what, err))
+	}
+}

@@ -1,0 +1,600 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/migration"
+	"github.com/tenantops/identity-operator/internal/reconcile"
+)
+
+// Tenant condition types and reasons.
+const (
+	// ConditionMigrationOverride is True while an enabled migration overrides
+	// a flag value the Tenant declares.
+	ConditionMigrationOverride = "MigrationOverride"
+
+	ReasonSynced           = "Synced"
+	ReasonDependentsExist  = "DependentsExist"
+	ReasonTemplateRefused  = "TemplateRefused"
+	ReasonFlagOverridden   = "FlagOverriddenByMigration"
+	EventReasonDrift       = "DriftCorrected"
+	EventReasonOverridden  = "FlagOverriddenByMigration"
+	templateResyncInterval = time.Hour
+	rateLimitRetry         = 10 * time.Second
+	dependentsRetry        = 10 * time.Second
+)
+
+// TenantReconciler keeps a tenant's settings, flags and reset_email template
+// as its Tenant declares, merged with the flags of the PlatformMigrations
+// enabled for it. It is the only writer of tenant settings: whatever the
+// flags' source, one PATCH carries them all.
+type TenantReconciler struct {
+	client.Client
+	Access         *TenantAccess
+	Clock          clock.PassiveClock
+	Recorder       record.EventRecorder
+	Summarizer     reconcile.Summarizer
+	ResyncInterval time.Duration
+}
+
+// Reconcile runs one pass for a Tenant.
+func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	tenant := &identityv1alpha1.Tenant{}
+	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	patcher := reconcile.NewStatusPatcher(r.Client, tenant)
+
+	if reconcile.IsPaused(tenant) {
+		return ctrl.Result{}, patcher.Patch(ctx, tenant)
+	}
+	if !tenant.DeletionTimestamp.IsZero() {
+		err := r.reconcileDelete(ctx, tenant)
+		if err == nil {
+			return ctrl.Result{}, nil
+		}
+		result, err := r.Summarizer.Summarize(tenant, reconcile.Success{}, err)
+		return result, errors.Join(err, patcher.Patch(ctx, tenant))
+	}
+	if _, err := reconcile.AddFinalizer(ctx, r.Client, tenant, identityv1alpha1.Finalizer); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	success, err := r.reconcileTenant(ctx, tenant)
+	result, err := r.Summarizer.Summarize(tenant, success, err)
+	return result, errors.Join(err, patcher.Patch(ctx, tenant))
+}
+
+// reconcileTenant brings the tenant in line, step by step.
+func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identityv1alpha1.Tenant) (reconcile.Success, error) {
+	api, err := r.Access.ClientFor(ctx, tenant)
+	if err != nil {
+		return reconcile.Success{}, err
+	}
+	plan, err := r.planMigrations(ctx, tenant)
+	if err != nil {
+		return reconcile.Success{}, err
+	}
+	defer recordRateLimit(tenant, api)
+
+	if err := r.syncSettings(ctx, api, tenant, plan); err != nil {
+		plan.markFailed(tenant, err)
+		return reconcile.Success{}, err
+	}
+	plan.record(tenant, r.Clock.Now())
+	if err := r.syncResetEmail(ctx, api, tenant); err != nil {
+		return reconcile.Success{}, err
+	}
+
+	requeue := r.ResyncInterval
+	if d, ok := migration.RequeueAfter(r.Clock.Now(), plan.nextTransition); ok && d < requeue {
+		requeue = d
+	}
+	return reconcile.Success{Reason: ReasonSynced, RequeueAfter: requeue,
+		Message: fmt.Sprintf("%s is in the declared state (%d flags managed, %d migrations pending)", tenant.Spec.Domain, len(plan.flags), tenant.Status.MigrationsPending)}, nil
+}
+
+// migrationPlan is what the PlatformMigrations selecting a tenant mean for
+// it now: the flags to send and each migration's decision.
+type migrationPlan struct {
+	flags          map[string]bool
+	overrides      []migration.Override
+	decisions      map[string]migration.Decision
+	nextTransition time.Time
+}
+
+// planMigrations decides every migration that selects the tenant and merges
+// the flags of those to apply with the Tenant's own. It sets the
+// MigrationOverride condition when a migration wins over a declared flag.
+func (r *TenantReconciler) planMigrations(ctx context.Context, tenant *identityv1alpha1.Tenant) (*migrationPlan, error) {
+	var migrations identityv1alpha1.PlatformMigrationList
+	if err := r.List(ctx, &migrations); err != nil {
+		return nil, err
+	}
+	var providers identityv1alpha1.EmailProviderList
+	if err := r.List(ctx, &providers, client.InNamespace(tenant.Namespace)); err != nil {
+		return nil, err
+	}
+	nsLabels, err := migrationView{r.Client}.namespaceLabels(ctx, tenant.Namespace)
+	if err != nil {
+		return nil, err
+	}
+
+	now := r.Clock.Now()
+	plan := &migrationPlan{decisions: map[string]migration.Decision{}}
+	var changes []migration.Change
+	for i := range migrations.Items {
+		m := &migrations.Items[i]
+		ok, err := selects(m, tenant, nsLabels)
+		if err != nil || !ok {
+			continue // a bad selector is reported on the PlatformMigration
+		}
+		d := migration.Decide(m, facts(m, tenant, providers.Items), now)
+		plan.decisions[m.Name] = d
+		if d.Apply {
+			changes = append(changes, migration.Change{Migration: m.Name, Flags: m.Spec.Change.Flags})
+		}
+		if at, ok := migration.NextTransition(&m.Spec, now); ok && (plan.nextTransition.IsZero() || at.Before(plan.nextTransition)) {
+			plan.nextTransition = at
+		}
+	}
+	plan.flags, plan.overrides = migration.MergeFlags(tenant.Spec.Flags, changes)
+
+	conditions := tenant.Status.Conditions
+	if len(plan.overrides) == 0 {
+		meta.RemoveStatusCondition(&conditions, ConditionMigrationOverride)
+	} else {
+		var parts []string
+		for _, o := range plan.overrides {
+			parts = append(parts, fmt.Sprintf("flags.%s is %t, not %t as declared, because %s is enabled", o.Flag, o.Value, o.Declared, o.Migration))
+		}
+		msg := strings.Join(parts, "; ") + ": remove the flag from spec.flags"
+		if !meta.IsStatusConditionTrue(conditions, ConditionMigrationOverride) {
+			r.Recorder.Event(tenant, corev1.EventTypeWarning, EventReasonOverridden, msg)
+		}
+		meta.SetStatusCondition(&conditions, metav1.Condition{Type: ConditionMigrationOverride, Status: metav1.ConditionTrue,
+			Reason: ReasonFlagOverridden, Message: msg, ObservedGeneration: tenant.Generation})
+	}
+	tenant.Status.Conditions = conditions
+	return plan, nil
+}
+
+// record writes each migration's state to the Tenant's status once the
+// settings carry the change.
+func (p *migrationPlan) record(tenant *identityv1alpha1.Tenant, now time.Time) {
+	previous := map[string]identityv1alpha1.TenantMigrationStatus{}
+	for _, m := range tenant.Status.Migrations {
+		previous[m.Name] = m
+	}
+	names := make([]string, 0, len(p.decisions))
+	for name := range p.decisions {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	statuses := make([]identityv1alpha1.TenantMigrationStatus, 0, len(names))
+	pending := int32(0)
+	for _, name := range names {
+		d := p.decisions[name]
+		s := identityv1alpha1.TenantMigrationStatus{Name: name, State: d.State, Reason: d.Reason, Message: d.Message}
+		if d.State == identityv1alpha1.MigrationEnabled {
+			s.EnabledTime = previous[name].EnabledTime
+			if s.EnabledTime == nil || previous[name].State != identityv1alpha1.MigrationEnabled {
+				s.EnabledTime = &metav1.Time{Time: now}
+			}
+		} else {
+			pending++
+		}
+		statuses = append(statuses, s)
+	}
+	tenant.Status.Migrations = statuses
+	tenant.Status.MigrationsPending = pending
+}
+
+// markFailed records, when the settings could not be written, that the
+// migrations which needed them are failing.
+func (p *migrationPlan) markFailed(tenant *identityv1alpha1.Tenant, err error) {
+	for i := range tenant.Status.Migrations {
+		s := &tenant.Status.Migrations[i]
+		if d, ok := p.decisions[s.Name]; ok && d.Apply && s.State != identityv1alpha1.MigrationEnabled {
+			s.State, s.Reason, s.Message = identityv1alpha1.MigrationFailed, "SettingsNotApplied", err.Error()
+		}
+	}
+	for name, d := range p.decisions {
+		if !d.Apply || hasMigrationStatus(tenant, name) {
+			continue
+		}
+		tenant.Status.Migrations = append(tenant.Status.Migrations, identityv1alpha1.TenantMigrationStatus{
+			Name: name, State: identityv1alpha1.MigrationFailed, Reason: "SettingsNotApplied", Message: err.Error()})
+	}
+}
+
+func hasMigrationStatus(tenant *identityv1alpha1.Tenant, name string) bool {
+	for _, s := range tenant.Status.Migrations {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// syncSettings reads the tenant settings once and, when a managed value
+// differs, sends one PATCH with every difference. A difference on a spec
+// that was already applied is drift: someone changed the tenant behind the
+// operator's back, and a Warning event names what was restored.
+func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant, plan *migrationPlan) error {
+	observed, err := api.GetTenantSettings(ctx)
+	if err != nil {
+		return classify(tenant, "reading the tenant settings", err)
+	}
+	patch, changed := settingsDiff(tenant.Spec.Settings, plan.flags, observed)
+	if !patch.IsEmpty() {
+		if alreadyApplied(tenant) {
+			r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonDrift,
+				"restored values changed outside the operator: %s", strings.Join(changed, ", "))
+			log.FromContext(ctx).Info("correcting drift", "fields", changed)
+		}
+		if observed, err = api.PatchTenantSettings(ctx, patch); err != nil {
+			return classify(tenant, "updating the tenant settings", err)
+		}
+	}
+	tenant.Status.Flags = map[string]bool{}
+	for flag := range plan.flags {
+		if v, ok := observed.Flags[flag]; ok {
+			tenant.Status.Flags[flag] = v
+		}
+	}
+	tenant.Status.LastSyncTime = &metav1.Time{Time: r.Clock.Now()}
+	return nil
+}
+
+// alreadyApplied reports whether this generation of the spec was applied
+// before: a difference found now was made outside the operator.
+func alreadyApplied(tenant *identityv1alpha1.Tenant) bool {
+	return tenant.Status.ObservedGeneration == tenant.Generation && tenant.Status.LastSyncTime != nil
+}
+
+// settingsDiff builds the patch that takes observed to the declared settings
+// and flags, and names each field it changes (values are not secrets, but
+// only the names are needed). Undeclared settings are never touched.
+func settingsDiff(spec *identityv1alpha1.TenantSettings, flags map[string]bool, observed *identity.TenantSettings) (identity.SettingsPatch, []string) {
+	var patch identity.SettingsPatch
+	var changed []string
+	str := func(key string, want *string, have string, set func(*string)) {
+		if want != nil && *want != have {
+			set(want)
+			changed = append(changed, "settings."+key)
+		}
+	}
+	hours := func(key string, want *int32, have *float64, set func(*float64)) {
+		if want != nil && (have == nil || *have != float64(*want)) {
+			set(ptr.To(float64(*want)))
+			changed = append(changed, "settings."+key)
+		}
+	}
+	if s := spec; s != nil {
+		str(identity.SettingFriendlyName, s.FriendlyName, observed.FriendlyName, func(v *string) { patch.FriendlyName = v })
+		str(identity.SettingSupportEmail, s.SupportEmail, observed.SupportEmail, func(v *string) { patch.SupportEmail = v })
+		str(identity.SettingSupportURL, s.SupportURL, observed.SupportURL, func(v *string) { patch.SupportURL = v })
+		str(identity.SettingPictureURL, s.PictureURL, observed.PictureURL, func(v *string) { patch.PictureURL = v })
+		str(identity.SettingDefaultDirectory, s.DefaultDirectory, observed.DefaultDirectory, func(v *string) { patch.DefaultDirectory = v })
+		str(identity.SettingDefaultAudience, s.DefaultAudience, observed.DefaultAudience, func(v *string) { patch.DefaultAudience = v })
+		str(identity.SettingSandboxVersion, s.SandboxVersion, observed.SandboxVersion, func(v *string) { patch.SandboxVersion = v })
+		hours(identity.SettingSessionLifetime, s.SessionLifetimeHours, observed.SessionLifetime, func(v *float64) { patch.SessionLifetime = v })
+		hours(identity.SettingIdleSessionLifetime, s.IdleSessionLifetimeHours, observed.IdleSessionLifetime, func(v *float64) { patch.IdleSessionLifetime = v })
+		if s.EnabledLocales != nil && !equality.Semantic.DeepEqual(s.EnabledLocales, observed.EnabledLocales) {
+			locales := append([]string(nil), s.EnabledLocales...)
+			patch.EnabledLocales = &locales
+			changed = append(changed, "settings."+identity.SettingEnabledLocales)
+		}
+		if s.ChangePassword != nil {
+			want := &identity.ChangePasswordPage{Enabled: ptr.To(s.ChangePassword.Enabled), HTML: ptr.To(s.ChangePassword.HTML)}
+			if !jsonEqual(want, observed.ChangePassword) {
+				patch.ChangePassword = want
+				changed = append(changed, "settings."+identity.SettingChangePassword)
+			}
+		}
+		if s.ErrorPage != nil {
+			want := &identity.ErrorPage{HTML: ptr.To(s.ErrorPage.HTML), ShowLogLink: ptr.To(s.ErrorPage.ShowLogLink), URL: ptr.To(s.ErrorPage.URL)}
+			if !jsonEqual(want, observed.ErrorPage) {
+				patch.ErrorPage = want
+				changed = append(changed, "settings."+identity.SettingErrorPage)
+			}
+		}
+	}
+	names := make([]string, 0, len(flags))
+	for flag := range flags {
+		names = append(names, flag)
+	}
+	sort.Strings(names)
+	for _, flag := range names {
+		if have, ok := observed.Flags[flag]; !ok || have != flags[flag] {
+			patch.SetFlag(flag, flags[flag])
+			changed = append(changed, "flags."+flag)
+		}
+	}
+	return patch, changed
+}
+
+// jsonEqual compares two values by their wire form.
+func jsonEqual(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+// syncResetEmail keeps the reset_email template as declared, creating it
+// when it never existed. It reads the template only when the spec changed
+// or an hour has passed, so that steady state costs one read per resync
+// (the settings) and not two.
+func (r *TenantReconciler) syncResetEmail(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant) error {
+	spec := tenant.Spec.ResetEmail
+	if spec == nil {
+		tenant.Status.ResetEmail = nil
+		return nil
+	}
+	hash := hashOf(tenant.UID, spec)
+	now := r.Clock.Now()
+	if s := tenant.Status.ResetEmail; s != nil && s.AppliedHash == hash && s.LastSyncTime != nil && now.Sub(s.LastSyncTime.Time) < templateResyncInterval {
+		return nil
+	}
+
+	want := identity.EmailTemplateUpdate{Enabled: ptr.To(ptr.Deref(spec.Enabled, true))}
+	if spec.From != "" {
+		want.From = ptr.To(spec.From)
+	}
+	if spec.Subject != "" {
+		want.Subject = ptr.To(spec.Subject)
+	}
+	if spec.Body != "" {
+		want.Body = ptr.To(spec.Body)
+	}
+	if spec.ResultURL != "" {
+		want.ResultURL = ptr.To(spec.ResultURL)
+	}
+	if spec.URLLifetimeSeconds != nil {
+		want.URLLifetimeInSeconds = ptr.To(int(*spec.URLLifetimeSeconds))
+	}
+	want.IncludeEmailInRedirect = spec.IncludeEmailInRedirect
+
+	current, err := api.GetEmailTemplate(ctx, identity.TemplateResetEmail)
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		// Only what the spec declares: without a body the platform's own
+		// (which carries the reset link) is used.
+		create := identity.EmailTemplate{Template: identity.TemplateResetEmail, Syntax: "liquid",
+			Body: ptr.Deref(want.Body, ""), From: ptr.Deref(want.From, ""), Subject: ptr.Deref(want.Subject, ""),
+			ResultURL: ptr.Deref(want.ResultURL, ""), Enabled: want.Enabled,
+			URLLifetimeInSeconds: want.URLLifetimeInSeconds, IncludeEmailInRedirect: want.IncludeEmailInRedirect}
+		if _, err := api.CreateEmailTemplate(ctx, create); err != nil && !errors.Is(err, identity.ErrConflict) {
+			return templateError(tenant, err)
+		} else if err != nil {
+			return classify(tenant, "creating the reset_email template", err) // created meanwhile: the next pass adopts it
+		}
+	case err != nil:
+		return classify(tenant, "reading the reset_email template", err)
+	default:
+		update, changed := templateDiff(want, current)
+		if len(changed) > 0 {
+			if alreadyApplied(tenant) && tenant.Status.ResetEmail != nil && tenant.Status.ResetEmail.AppliedHash == hash {
+				r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonDrift,
+					"restored values of the reset_email template changed outside the operator: %s", strings.Join(changed, ", "))
+			}
+			if _, err := api.UpdateEmailTemplate(ctx, identity.TemplateResetEmail, update); err != nil {
+				return templateError(tenant, err)
+			}
+		}
+	}
+	tenant.Status.ResetEmail = &identityv1alpha1.TemplateSyncStatus{AppliedHash: hash, LastSyncTime: &metav1.Time{Time: now}}
+	return nil
+}
+
+// templateError explains the platform's refusal of a customized template:
+// with the built-in email provider, from, subject and body cannot be changed.
+func templateError(tenant *identityv1alpha1.Tenant, err error) error {
+	if errors.Is(err, identity.ErrInvalid) {
+		return reconcile.Stalling(ReasonTemplateRefused,
+			"the platform refused the reset_email template (%v): customizing from, subject or body needs an EmailProvider for this tenant", err)
+	}
+	return classify(tenant, "updating the reset_email template", err)
+}
+
+// templateDiff keeps the fields of want that differ from current.
+func templateDiff(want identity.EmailTemplateUpdate, current *identity.EmailTemplate) (identity.EmailTemplateUpdate, []string) {
+	var update identity.EmailTemplateUpdate
+	var changed []string
+	str := func(name string, w *string, have string, set func(*string)) {
+		if w != nil && *w != have {
+			set(w)
+			changed = append(changed, "resetEmail."+name)
+		}
+	}
+	str("from", want.From, current.From, func(v *string) { update.From = v })
+	str("subject", want.Subject, current.Subject, func(v *string) { update.Subject = v })
+	str("body", want.Body, current.Body, func(v *string) { update.Body = v })
+	str("resultURL", want.ResultURL, current.ResultURL, func(v *string) { update.ResultURL = v })
+	if want.URLLifetimeInSeconds != nil && ptr.Deref(current.URLLifetimeInSeconds, -1) != *want.URLLifetimeInSeconds {
+		update.URLLifetimeInSeconds = want.URLLifetimeInSeconds
+		changed = append(changed, "resetEmail.urlLifetimeSeconds")
+	}
+	if want.IncludeEmailInRedirect != nil && ptr.Deref(current.IncludeEmailInRedirect, false) != *want.IncludeEmailInRedirect {
+		update.IncludeEmailInRedirect = want.IncludeEmailInRedirect
+		changed = append(changed, "resetEmail.includeEmailInRedirect")
+	}
+	if ptr.Deref(current.Enabled, false) != *want.Enabled {
+		update.Enabled = want.Enabled
+		changed = append(changed, "resetEmail.enabled")
+	}
+	return update, changed
+}
+
+// hashOf fingerprints v, salted with the object's UID, so status can tell
+// when what was applied changed without holding the values.
+func hashOf(uid any, v any) string {
+	data, _ := json.Marshal(v)
+	sum := sha256.Sum256(append([]byte(fmt.Sprint(uid)+"\x00"), data...))
+	return hex.EncodeToString(sum[:16])
+}
+
+// recordRateLimit writes the budget the platform last reported to status.
+func recordRateLimit(tenant *identityv1alpha1.Tenant, api identity.Client) {
+	rl, ok := api.RateLimit()
+	if !ok {
+		return
+	}
+	tenant.Status.RateLimit = &identityv1alpha1.RateLimitStatus{Limit: int32(rl.Limit), Remaining: int32(rl.Remaining)}
+	if !rl.Reset.IsZero() {
+		tenant.Status.RateLimit.ResetTime = &metav1.Time{Time: rl.Reset.UTC()}
+	}
+}
+
+// reconcileDelete applies the deletion policy, once the objects managed
+// through this Tenant (EmailProviders, CustomDatabaseConnections) are gone:
+// they need its credentials to clean up after themselves.
+func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *identityv1alpha1.Tenant) error {
+	dependents, err := dependentsOf(ctx, r.Client, tenant)
+	if err != nil {
+		return err
+	}
+	if len(dependents) > 0 {
+		return reconcile.Waiting(ReasonDependentsExist, dependentsRetry,
+			"waiting for %s to be deleted first: they need this Tenant's credentials to clean up", strings.Join(dependents, ", "))
+	}
+	if tenant.Spec.DeletionPolicy == identityv1alpha1.DeletionPolicyDelete {
+		api, err := r.Access.ClientFor(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		if err := removeManagedSettings(ctx, api, tenant); err != nil {
+			return err
+		}
+	}
+	r.Access.Forget(ctx, tenant)
+	return reconcile.RemoveFinalizer(ctx, r.Client, tenant, identityv1alpha1.Finalizer)
+}
+
+// removeManagedSettings, for deletionPolicy Delete, removes the settings and
+// flags the Tenant declares (the platform's defaults apply again) and
+// disables its reset_email template. Flags set by migrations stay: taking
+// back a platform change is not the Tenant's to do.
+func removeManagedSettings(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant) error {
+	var patch identity.SettingsPatch
+	if s := tenant.Spec.Settings; s != nil {
+		for key, declared := range map[string]bool{
+			identity.SettingFriendlyName: s.FriendlyName != nil, identity.SettingSupportEmail: s.SupportEmail != nil,
+			identity.SettingSupportURL: s.SupportURL != nil, identity.SettingPictureURL: s.PictureURL != nil,
+			identity.SettingDefaultDirectory: s.DefaultDirectory != nil, identity.SettingDefaultAudience: s.DefaultAudience != nil,
+			identity.SettingSessionLifetime: s.SessionLifetimeHours != nil, identity.SettingIdleSessionLifetime: s.IdleSessionLifetimeHours != nil,
+			identity.SettingEnabledLocales: s.EnabledLocales != nil, identity.SettingSandboxVersion: s.SandboxVersion != nil,
+			identity.SettingChangePassword: s.ChangePassword != nil, identity.SettingErrorPage: s.ErrorPage != nil,
+		} {
+			if declared {
+				patch.Remove = append(patch.Remove, key)
+			}
+		}
+		sort.Strings(patch.Remove)
+	}
+	for flag := range tenant.Spec.Flags {
+		patch.RemoveFlag(flag)
+	}
+	if !patch.IsEmpty() {
+		if _, err := api.PatchTenantSettings(ctx, patch); err != nil {
+			return classify(tenant, "removing the managed settings", err)
+		}
+	}
+	if tenant.Spec.ResetEmail != nil {
+		_, err := api.UpdateEmailTemplate(ctx, identity.TemplateResetEmail, identity.EmailTemplateUpdate{Enabled: ptr.To(false)})
+		if err != nil && !errors.Is(err, identity.ErrNotFound) {
+			return classify(tenant, "disabling the reset_email template", err)
+		}
+	}
+	return nil
+}
+
+// dependentsOf lists the objects that reference tenant, as "Kind/name".
+func dependentsOf(ctx context.Context, c client.Client, tenant *identityv1alpha1.Tenant) ([]string, error) {
+	var out []string
+	var providers identityv1alpha1.EmailProviderList
+	if err := c.List(ctx, &providers, client.InNamespace(tenant.Namespace), client.MatchingFields{indexTenantRef: tenant.Name}); err != nil {
+		return nil, err
+	}
+	for _, p := range providers.Items {
+		out = append(out, "EmailProvider/"+p.Name)
+	}
+	var connections identityv1alpha1.CustomDatabaseConnectionList
+	if err := c.List(ctx, &connections, client.InNamespace(tenant.Namespace), client.MatchingFields{indexTenantRef: tenant.Name}); err != nil {
+		return nil, err
+	}
+	for _, cdc := range connections.Items {
+		out = append(out, "CustomDatabaseConnection/"+cdc.Name)
+	}
+	return out, nil
+}
+
+// SetupWithManager registers the reconciler and what it watches: its Tenants;
+// the Secrets and ConfigMaps they reference (metadata only: contents are
+// read uncached when needed); PlatformMigrations, which can change every
+// tenant's flags; and the EmailProviders and CustomDatabaseConnections that
+// reference a Tenant (readiness checks, and deletion order).
+func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&identityv1alpha1.Tenant{}, builder.WithPredicates(reconcile.SpecChanged())).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsIndexedBy(indexCredentialsSecret)), builder.OnlyMetadata).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsIndexedBy(indexCABundle)), builder.OnlyMetadata).
+		// A migration's spec can change every tenant's flags; its status
+		// cannot, and calendar transitions come from each Tenant's own requeue.
+		Watches(&identityv1alpha1.PlatformMigration{}, handler.EnqueueRequestsFromMapFunc(r.allTenants), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&identityv1alpha1.EmailProvider{}, handler.EnqueueRequestsFromMapFunc(referencedTenant), builder.WithPredicates(reconcile.ReadinessChanged())).
+		Watches(&identityv1alpha1.CustomDatabaseConnection{}, handler.EnqueueRequestsFromMapFunc(referencedTenant), builder.WithPredicates(reconcile.ReadinessChanged())).
+		Complete(r)
+}
+
+func (r *TenantReconciler) tenantsIndexedBy(index string) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []ctrl.Request {
+		var tenants identityv1alpha1.TenantList
+		if err := r.List(ctx, &tenants, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+			return nil
+		}
+		return requestsFor(tenants.Items)
+	}
+}
+
+func (r *TenantReconciler) allTenants(ctx context.Context, _ client.Object) []ctrl.Request {
+	var tenants identityv1alpha1.TenantList
+	if err := r.List(ctx, &tenants); err != nil {
+		return nil
+	}
+	return requestsFor(tenants.Items)
+}
+
+func requestsFor(tenants []identityv1alpha1.Tenant) []ctrl.Request {
+	out := make([]ctrl.Request, 0, len(tenants))
+	for i := range tenants {
+		out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&tenants[i])})
+	}
+	return out
+}
