@@ -221,4 +221,3 @@ func (f *fixture) requestPasswordReset(domain, clientID, email, connection strin
 	defer resp.Body.Close()
 	f.g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 }
-
