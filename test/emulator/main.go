@@ -48,6 +48,7 @@ func run(args []string, out, logs io.Writer, stop <-chan os.Signal) error {
 	flag.IntVar(&cfg.RateLimit.Burst, "rate-limit-burst", server.DefaultRateLimit.Burst, "per-tenant burst of requests (0: rate limiting off)")
 	flag.Float64Var(&cfg.RateLimit.PerSecond, "rate-limit-per-second", server.DefaultRateLimit.PerSecond, "per-tenant refill in requests per second (0: rate limiting off)")
 	flag.Float64Var(&cfg.Faults.ErrorRate, "error-rate", 0, "share of tenant requests answered with an injected 5xx (0..1)")
+	flag.Float64Var(&cfg.Faults.LostReplyRate, "lost-reply-rate", 0, "share of tenant requests carried out and then answered with an injected 503 (0..1)")
 	flag.DurationVar(&cfg.Faults.Latency, "latency", 0, "latency added to every tenant request, e.g. 50ms")
 	flag.DurationVar(&cfg.ScriptTimeout, "script-timeout", 20*time.Second, "time limit of one custom database script run")
 	verbose := flag.Bool("log-requests", false, "log one line per request to stderr (never secrets)")
@@ -56,6 +57,9 @@ func run(args []string, out, logs io.Writer, stop <-chan os.Signal) error {
 	}
 	if cfg.Faults.ErrorRate < 0 || cfg.Faults.ErrorRate > 1 {
 		return errors.New("-error-rate must be between 0 and 1")
+	}
+	if cfg.Faults.LostReplyRate < 0 || cfg.Faults.LostReplyRate > 1 {
+		return errors.New("-lost-reply-rate must be between 0 and 1")
 	}
 	level := slog.LevelWarn
 	if *verbose {

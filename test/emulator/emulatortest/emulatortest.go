@@ -367,7 +367,17 @@ func (e *Emulator) SetRateLimit(domain string, burst int, perSecond float64) {
 
 // SetFaults sets the share of injected 5xx answers and the added latency.
 func (e *Emulator) SetFaults(errorRate float64, latency time.Duration) {
-	e.srv.SetFaults(server.Faults{ErrorRate: errorRate, Latency: latency})
+	f := e.srv.Faults()
+	f.ErrorRate, f.Latency = errorRate, latency
+	e.srv.SetFaults(f)
+}
+
+// SetLostReplies sets the share of requests that are carried out and then
+// answered with a 503 anyway (a lost reply), for idempotency tests.
+func (e *Emulator) SetLostReplies(rate float64) {
+	f := e.srv.Faults()
+	f.LostReplyRate = rate
+	e.srv.SetFaults(f)
 }
 
 // AdvanceClock moves the platform's clock forward: tokens, reset links and

@@ -160,6 +160,13 @@ func (s *Server) SetRateLimit(domain string, l *RateLimit) error {
 	return nil
 }
 
+// Faults returns the fault injection setting.
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
 // SetFaults replaces the fault injection setting.
 func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
@@ -298,13 +305,14 @@ func (s *Server) adminRoutes() *http.ServeMux {
 	})
 	h("PUT /admin/v1/faults", func(w http.ResponseWriter, r *http.Request) (int, any, error) {
 		var body struct {
-			ErrorRate float64 `json:"error_rate"`
-			Latency   string  `json:"latency"`
+			ErrorRate     float64 `json:"error_rate"`
+			LostReplyRate float64 `json:"lost_reply_rate"`
+			Latency       string  `json:"latency"`
 		}
 		if err := decode(r, &body); err != nil {
 			return 0, nil, err
 		}
-		f := Faults{ErrorRate: body.ErrorRate}
+		f := Faults{ErrorRate: body.ErrorRate, LostReplyRate: body.LostReplyRate}
 		if body.Latency != "" {
 			d, err := time.ParseDuration(body.Latency)
 			if err != nil {
@@ -312,11 +320,11 @@ func (s *Server) adminRoutes() *http.ServeMux {
 			}
 			f.Latency = d
 		}
-		if f.ErrorRate < 0 || f.ErrorRate > 1 {
-			return 0, nil, errors.New("error_rate must be between 0 and 1")
+		if f.ErrorRate < 0 || f.ErrorRate > 1 || f.LostReplyRate < 0 || f.LostReplyRate > 1 {
+			return 0, nil, errors.New("error_rate and lost_reply_rate must be between 0 and 1")
 		}
 		s.SetFaults(f)
-		return http.StatusOK, map[string]any{"error_rate": f.ErrorRate, "latency": f.Latency.String()}, nil
+		return http.StatusOK, map[string]any{"error_rate": f.ErrorRate, "lost_reply_rate": f.LostReplyRate, "latency": f.Latency.String()}, nil
 	})
 	h("POST /admin/v1/clock", func(w http.ResponseWriter, r *http.Request) (int, any, error) {
 		var body struct {

@@ -82,6 +82,20 @@ func TestInjectedFaultsAnswer5xxWithoutChangingState(t *testing.T) {
 	g.Expect(time.Since(start)).To(BeNumerically(">=", 150*time.Millisecond))
 }
 
+func TestALostReplyCarriesTheRequestOutAndAnswers503(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	a := newTenant(t, e, "lostreply.emulator.local")
+	e.SetLostReplies(1)
+	r := a.do("POST", "/api/v2/connections", map[string]any{"name": "db", "strategy": "auth0"})
+	g.Expect(r.Status).To(Equal(503))
+	_, exists := e.Connection(a.domain, "db")
+	g.Expect(exists).To(BeTrue(), "the create happened although the client saw a 5xx")
+	e.SetLostReplies(0)
+	r = a.do("POST", "/api/v2/connections", map[string]any{"name": "db", "strategy": "auth0"})
+	g.Expect(r.Status).To(Equal(409), "a client that retries meets a conflict and must adopt the existing object")
+}
+
 // admin calls the admin API over HTTPS as a script would.
 func admin(t *testing.T, e *emulatortest.Emulator, token, method, path string, body any) (int, []byte) {
 	t.Helper()

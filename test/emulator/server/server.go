@@ -75,6 +75,10 @@ type Faults struct {
 	// ErrorRate is the share (0..1) of tenant requests answered with a 5xx
 	// before they reach the handler, so nothing is changed.
 	ErrorRate float64 `json:"error_rate"`
+	// LostReplyRate is the share (0..1) of tenant requests that are carried
+	// out and then answered with a 5xx anyway, as when a reply is lost on
+	// the way back: a client that retries a create then meets a 409.
+	LostReplyRate float64 `json:"lost_reply_rate"`
 	// Latency is added to every tenant request.
 	Latency time.Duration `json:"latency"`
 }
@@ -307,6 +311,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("request", "tenant", host, "route", pattern, "status", code, "fault", true)
 		return
 	}
+	if f.LostReplyRate > 0 && mrand.Float64() < f.LostReplyRate {
+		// Run the handler against a writer that drops its answer.
+		s.mux.ServeHTTP(&droppedReply{header: http.Header{}}, r.WithContext(context.WithValue(r.Context(), ctxKey{}, host)))
+		mgmtError(w, http.StatusServiceUnavailable, "", "Injected fault after the request was carried out")
+		s.log.Info("request", "tenant", host, "route", pattern, "status", 503, "fault", "lost reply")
+		return
+	}
 	rec := &statusRecorder{ResponseWriter: w, status: 200}
 	defer func() {
 		// A bug must show as a 500 the client can read, not a torn stream.
@@ -330,6 +341,13 @@ func boolInt(b bool) int64 {
 	}
 	return 0
 }
+
+// droppedReply is a ResponseWriter that throws the answer away.
+type droppedReply struct{ header http.Header }
+
+func (d *droppedReply) Header() http.Header         { return d.header }
+func (d *droppedReply) Write(b []byte) (int, error) { return len(b), nil }
+func (d *droppedReply) WriteHeader(int)             {}
 
 type statusRecorder struct {
 	http.ResponseWriter
