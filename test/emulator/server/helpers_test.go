@@ -39,10 +39,28 @@ type response struct {
 	Body   []byte
 }
 
+// secretKeys are top-level answer fields that must never reach test output,
+// not even in a failure message: JSON() masks them, secret() reads them.
+var secretKeys = []string{"access_token", "id_token", "refresh_token", "client_secret"}
+
+// JSON is the answer object with its secrets masked.
 func (r response) JSON() map[string]any {
 	var m map[string]any
 	_ = json.Unmarshal(r.Body, &m)
+	for _, k := range secretKeys {
+		if _, ok := m[k]; ok {
+			m[k] = "<masked>"
+		}
+	}
 	return m
+}
+
+// secret reads one secret field of the answer.
+func (r response) secret(key string) string {
+	var m map[string]any
+	_ = json.Unmarshal(r.Body, &m)
+	s, _ := m[key].(string)
+	return s
 }
 
 func (r response) Array() []any {

@@ -172,14 +172,14 @@ func TestTheIdTokenCarriesIdPTokensOnlyWhileTheLegacyProfileIsOn(t *testing.T) {
 
 	r := a.login("db", "gil@example.com", "Passw0rd!x", "openid", "email")
 	g.Expect(r.Status).To(Equal(200), string(r.Body))
-	_, c := verifyJWT(t, a, r.JSON()["id_token"].(string))
+	_, c := verifyJWT(t, a, r.secret("id_token"))
 	g.Expect(c).To(HaveKeyWithValue("sub", id))
 	g.Expect(c).To(HaveKeyWithValue("aud", a.creds.ClientID))
 	g.Expect(c["identities"].([]any)[1]).To(HaveKeyWithValue("access_token", "ya29.idp-access"), "legacy profile: the whole profile")
 
 	g.Expect(a.do("PATCH", "/api/v2/tenants/settings", map[string]any{"flags": map[string]any{"enable_legacy_profile": false}}).Status).To(Equal(200))
 	r = a.login("db", "gil@example.com", "Passw0rd!x", "openid", "email")
-	c = idTokenClaims(t, r.JSON()["id_token"].(string))
+	c = idTokenClaims(t, r.secret("id_token"))
 	g.Expect(c).NotTo(HaveKey("identities"))
 	g.Expect(c).To(HaveKeyWithValue("email", "gil@example.com"))
 	g.Expect(c).NotTo(HaveKey("name"), "only the claims the scopes ask for")
@@ -234,7 +234,7 @@ func TestUserinfoFollowsTheLegacyProfileFlag(t *testing.T) {
 	a := newTenant(t, e, "userinfo.emulator.local", emulatortest.Legacy())
 	linkedUser(t, e, a)
 	userinfo := func() map[string]any {
-		tok := a.login("db", "gil@example.com", "Passw0rd!x", "openid", "email").JSON()["access_token"].(string)
+		tok := a.login("db", "gil@example.com", "Passw0rd!x", "openid", "email").secret("access_token")
 		r := a.with(tok).do("GET", "/userinfo", nil)
 		g.Expect(r.Status).To(Equal(200), string(r.Body))
 		return r.JSON()
