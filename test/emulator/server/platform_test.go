@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
@@ -250,7 +251,7 @@ func TestTenantsAreAddressedByHostAndSNI(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		defer c.Close()
 		_, _ = c.Write([]byte("GET /.well-known/jwks.json HTTP/1.1\r\nHost: other-host.emulator.local\r\nConnection: close\r\n\r\n"))
-		resp, err := http.ReadResponse(bufioReader(c), nil)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(resp.StatusCode).To(Equal(421))
 	})
