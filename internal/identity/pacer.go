@@ -39,15 +39,17 @@ const resetMargin = 100 * time.Millisecond
 //
 //   - Tokens: each response's X-RateLimit-Remaining, less every request the platform may
 //     have counted after it (answers arrive in any order: all those whose outcome was
-//     not known when it was sent), plus the refill since. At
-//     X-RateLimit-Reset the bucket is full again, whatever the rate estimate says.
+//     not known when it was sent), plus the refill since. At X-RateLimit-Reset the
+//     bucket is full again, whatever the rate estimate says; the reset is moved to the
+//     client's clock with the Date header, so that clock skew cannot make it early.
 //   - Rate: the best of two lower bounds. One response alone: the tokens missing cannot
 //     refill faster than by the reset, (Limit-Remaining-1)/(Reset-sent). Two responses of
 //     a busy spell, with the requests between them counted: (R2-R1-1+requests)/(elapsed),
 //     whose error shrinks as the spell grows (about 2 tokens over the whole spell). Only
 //     the client's clock measures the second, so clock skew cannot inflate it.
 //
-// When it knows nothing (first use) one request at a time finds out. After a 429 every
+// When it knows nothing (first use, or a platform that sends no X-RateLimit-* headers)
+// one request at a time finds out. After a 429 every
 // caller waits for the time the platform asked and the rate is learnt again, in case the
 // limit was lowered.
 type pacer struct {
@@ -60,7 +62,7 @@ type pacer struct {
 	limit        int       // X-RateLimit-Limit
 	tokens       float64   // lower bound on the platform's tokens at tokensAt
 	tokensAt     time.Time // when tokens was computed
-	reset        time.Time // X-RateLimit-Reset of the newest response
+	reset        time.Time // X-RateLimit-Reset of the newest response, by the client's clock
 	sentSinceObs int       // requests the platform may have counted after the newest response
 	rate         float64   // lower bound on the refill rate, per second; 0: unknown
 	probing      bool      // a request is finding out the budget
@@ -200,13 +202,13 @@ func (p *pacer) done(t pacerTicket, status int, h http.Header) {
 	}
 	p.tokens, p.tokensAt = bound, now
 	p.sentSinceObs = unseen
-	p.reset = reset
+	p.reset = localReset(reset, h, now)
 	p.known = true
 
 	if !limited {
 		// One response: the missing tokens refill no faster than by the reset.
 		if missing := float64(limit - remaining - 1); missing > 0 {
-			if w := reset.Sub(t.sent).Seconds(); w > 0 {
+			if w := p.reset.Sub(t.sent).Seconds(); w > 0 {
 				p.rate = max(p.rate, missing/w)
 			}
 		}
@@ -231,6 +233,18 @@ func (p *pacer) done(t pacerTicket, status int, h http.Header) {
 	if p.onBudget != nil {
 		p.onBudget(p.status)
 	}
+}
+
+// localReset turns the platform's reset time into the latest instant of the client's
+// clock it can stand for, so that a platform clock running behind cannot make the pacer
+// believe a bucket is full too early. When the platform answered, its clock read between
+// Date and Date+1s and the client's at most recv: the skew is at least Date-recv.
+func localReset(reset time.Time, h http.Header, recv time.Time) time.Time {
+	date, err := http.ParseTime(h.Get("Date"))
+	if err != nil {
+		return reset
+	}
+	return reset.Add(recv.Sub(date))
 }
 
 // block makes every caller wait until the given time, after a 429.

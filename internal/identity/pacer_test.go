@@ -259,3 +259,24 @@ func TestRateLimitHeaderParsing(t *testing.T) {
 		})
 	}
 }
+
+func TestPacerIsNotFooledByAPlatformClockBehindOurs(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
+	p := newPacer(clk, nil)
+	platformNow := clk.Now().Add(-10 * time.Second)
+	tk, _, _ := p.admitLocked(clk.Now())
+	h := rateHeaders(10, 0, platformNow.Add(2*time.Second))
+	h.Set("Date", platformNow.UTC().Format(http.TimeFormat))
+	p.done(tk, 200, h)
+	// By the platform's clock the bucket is full in 2 s; by ours its reset looks 8 s
+	// past. Without the Date header's correction the pacer would send 10 at once.
+	if _, _, ok := p.admitLocked(clk.Now()); ok {
+		t.Fatal("an empty bucket taken for full")
+	}
+	clk.Step(2*time.Second + resetMargin)
+	for i := range 10 {
+		if _, _, ok := p.admitLocked(clk.Now()); !ok {
+			t.Fatalf("request %d held back after the platform's reset", i+1)
+		}
+	}
+}
