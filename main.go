@@ -20,6 +20,7 @@ import (
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/reminder"
 )
 
 func main() {
@@ -30,6 +31,9 @@ func main() {
 		leaderElectNamespace string
 		resyncInterval       time.Duration
 		stalledRetry         time.Duration
+		smtpRelay            string
+		smtpFrom             string
+		smtpUsername         string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
@@ -37,6 +41,9 @@ func main() {
 	flag.StringVar(&leaderElectNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the namespace the operator runs in).")
 	flag.DurationVar(&resyncInterval, "resync-interval", 10*time.Minute, "How often an object in steady state is compared with its tenant (one read), to find and correct drift.")
 	flag.DurationVar(&stalledRetry, "stalled-retry-interval", 30*time.Minute, "How often an object that needs a person (Stalled) is tried again anyway, in case the fix was made on the platform side.")
+	flag.StringVar(&smtpRelay, "smtp-relay", "", "host:port of the SMTP relay that migration reminders are emailed through; empty sends Events only. The password is read from $SMTP_PASSWORD.")
+	flag.StringVar(&smtpFrom, "smtp-from", "identity-operator@localhost", "Sender address of reminder emails.")
+	flag.StringVar(&smtpUsername, "smtp-username", "", "User to authenticate to the SMTP relay as (PLAIN, over STARTTLS or to localhost).")
 	logOptions := zap.Options{Development: false}
 	logOptions.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -65,11 +72,18 @@ func main() {
 
 	ctx := ctrl.SetupSignalHandler()
 	pool := identity.NewPool(identity.Options{Metrics: identity.NewMetrics(metrics.Registry)})
-	if err := controllers.Setup(ctx, mgr, controllers.Options{
-		Pool:           pool,
-		ResyncInterval: resyncInterval,
-		StalledRetry:   stalledRetry,
-	}); err != nil {
+	opts := controllers.Options{
+		Pool:            pool,
+		ResyncInterval:  resyncInterval,
+		StalledRetry:    stalledRetry,
+		MetricsRegistry: metrics.Registry,
+	}
+	if smtpRelay != "" {
+		relay := &reminder.SMTPRelay{Address: smtpRelay, From: smtpFrom, Username: smtpUsername, Password: os.Getenv("SMTP_PASSWORD")}
+		opts.Mailer = relay
+		log.Info("migration reminders are emailed", "relay", relay.String())
+	}
+	if err := controllers.Setup(ctx, mgr, opts); err != nil {
 		log.Error(err, "unable to set up the controllers")
 		os.Exit(1)
 	}

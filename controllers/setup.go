@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -11,6 +12,7 @@ import (
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/identity"
 	"github.com/tenantops/identity-operator/internal/reconcile"
+	"github.com/tenantops/identity-operator/internal/reminder"
 )
 
 // Field indexes the reconcilers look objects up by.
@@ -23,7 +25,7 @@ const (
 // Options configure every reconciler.
 type Options struct {
 	// Clock is the time source of every decision; tests inject a fake one.
-	Clock clock.Clock
+	Clock clock.PassiveClock
 	// Pool holds one identity client per tenant.
 	Pool *identity.Pool
 	// ResyncInterval is how often an object in steady state is compared with
@@ -32,6 +34,10 @@ type Options struct {
 	// StalledRetry is how often an object that needs a person is tried again
 	// anyway, in case the fix was made on the platform side.
 	StalledRetry time.Duration
+	// Mailer sends migration reminders by email; nil sends Events only.
+	Mailer reminder.Mailer
+	// MetricsRegistry receives the migration gauges; nil skips them.
+	MetricsRegistry prometheus.Registerer
 }
 
 // Setup registers the field indexes and the reconcilers with mgr.
@@ -83,6 +89,14 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Summarizer: summarizer("tenant-controller"), ResyncInterval: opts.ResyncInterval,
 	}
 	if err := tenants.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	migrations := &PlatformMigrationReconciler{
+		Client: mgr.GetClient(), Clock: opts.Clock, Recorder: mgr.GetEventRecorderFor("platformmigration-controller"),
+		Summarizer: summarizer("platformmigration-controller"), Mailer: opts.Mailer,
+		Metrics: NewMigrationMetrics(opts.MetricsRegistry), ResyncInterval: opts.ResyncInterval,
+	}
+	if err := migrations.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	providers := &EmailProviderReconciler{

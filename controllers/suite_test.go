@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -29,6 +29,7 @@ import (
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/reminder"
 	"github.com/tenantops/identity-operator/internal/testenv"
 	"github.com/tenantops/identity-operator/test/emulator/emulatortest"
 )
@@ -38,9 +39,15 @@ import (
 // printer columns, events) and what the tenant holds (the emulator's state)
 // come out.
 var (
-	env   *testenv.Env
-	k8s   client.Client
-	clock *clocktesting.FakeClock
+	env *testenv.Env
+	k8s client.Client
+	// clock is real time plus an offset tests move forward: deadlines a few
+	// seconds ahead pass on their own, and months pass with one Step.
+	clock = &shiftedClock{}
+	// mailer relays reminder emails to the SMTP listener of the running test.
+	mailer = &switchMailer{}
+	// operator is the running manager; restartOperator replaces it.
+	operator *runningManager
 )
 
 // resync is short so that drift and steady-state tests see several resyncs.
@@ -55,8 +62,23 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	k8s = env.Client
-	clock = clocktesting.NewFakeClock(time.Now())
+	if operator, err = startOperator(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	operator.stop()
+	_ = env.Stop()
+	os.Exit(code)
+}
 
+// runningManager is one operator process: a manager with every controller.
+type runningManager struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startOperator() (*runningManager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
@@ -70,22 +92,86 @@ func TestMain(m *testing.M) {
 			Pool:           identity.NewPool(identity.Options{}),
 			ResyncInterval: resync,
 			StalledRetry:   time.Hour,
+			Mailer:         mailer,
 		})
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		cancel()
+		return nil, err
 	}
-	done := make(chan error)
-	go func() { done <- mgr.Start(ctx) }()
+	r := &runningManager{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- mgr.Start(ctx) }()
+	return r, nil
+}
 
-	code := m.Run()
-	cancel()
-	if err := <-done; err != nil {
+func (r *runningManager) stop() {
+	r.cancel()
+	if err := <-r.done; err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 	}
-	_ = env.Stop()
-	os.Exit(code)
+}
+
+// restartOperator stops the operator and starts a new one, as a crash and a
+// new pod would; between the two, fn runs (nil: nothing).
+func restartOperator(t *testing.T, between func()) {
+	t.Helper()
+	operator.stop()
+	if between != nil {
+		between()
+	}
+	var err error
+	if operator, err = startOperator(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shiftedClock is the operator's clock in tests: real time moved forward by
+// whatever the tests Step.
+type shiftedClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *shiftedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *shiftedClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Step moves the clock forward by d.
+func (c *shiftedClock) Step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// switchMailer sends through the relay a test installs.
+type switchMailer struct {
+	mu    sync.Mutex
+	relay *reminder.SMTPRelay
+}
+
+func (m *switchMailer) use(t *testing.T, relay *reminder.SMTPRelay) {
+	m.mu.Lock()
+	m.relay = relay
+	m.mu.Unlock()
+	t.Cleanup(func() {
+		m.mu.Lock()
+		m.relay = nil
+		m.mu.Unlock()
+	})
+}
+
+func (m *switchMailer) Send(ctx context.Context, to []string, subject, body string) error {
+	m.mu.Lock()
+	relay := m.relay
+	m.mu.Unlock()
+	if relay == nil {
+		return nil // no relay configured in this test: Events only
+	}
+	return relay.Send(ctx, to, subject, body)
 }
 
 func ptrTo[T any](v T) *T { return &v }

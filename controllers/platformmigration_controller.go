@@ -1,0 +1,408 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/internal/migration"
+	"github.com/tenantops/identity-operator/internal/reconcile"
+	"github.com/tenantops/identity-operator/internal/reminder"
+)
+
+// PlatformMigration conditions, reasons and events.
+const (
+	// ConditionDeadlinePassed is True once the mandatory date has passed.
+	ConditionDeadlinePassed = "DeadlinePassed"
+
+	ReasonEvaluated           = "Evaluated"
+	ReasonInvalidSelector     = "InvalidSelector"
+	ReasonMandatoryDatePassed = "MandatoryDatePassed"
+	ReasonMandatoryDateAhead  = "MandatoryDateAhead"
+	ReasonMandatoryDateTBD    = "MandatoryDateTBD"
+	ReasonApplyPending        = "ApplyPending"
+	EventReasonReminder       = "MigrationReminder"
+	EventReasonEnforced       = "MigrationEnforced"
+)
+
+// PlatformMigrationReconciler decides and reports: for every selected
+// Tenant, whether the migration is enabled, pending or not ready, and the
+// phase by the clock. It never calls a tenant; the Tenant reconciler makes
+// the change. It wakes up at exactly the grace-period start, the mandatory
+// date and the next reminder, and sends reminders to the administrators of
+// tenants that still have to act.
+type PlatformMigrationReconciler struct {
+	client.Client
+	Clock      clock.PassiveClock
+	Recorder   record.EventRecorder
+	Summarizer reconcile.Summarizer
+	// Mailer sends reminder emails; nil sends Events only.
+	Mailer         reminder.Mailer
+	Metrics        *MigrationMetrics
+	ResyncInterval time.Duration
+}
+
+// Reconcile runs one pass for a PlatformMigration.
+func (r *PlatformMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	m := &identityv1alpha1.PlatformMigration{}
+	if err := r.Get(ctx, req.NamespacedName, m); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.Metrics.forget(req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	patcher := reconcile.NewStatusPatcher(r.Client, m)
+	if reconcile.IsPaused(m) {
+		return ctrl.Result{}, patcher.Patch(ctx, m)
+	}
+	if !m.DeletionTimestamp.IsZero() {
+		// A migration owns nothing on the tenants: the flags it set stay,
+		// and Tenants simply stop merging them.
+		return ctrl.Result{}, nil
+	}
+
+	success, err := r.reconcileMigration(ctx, m)
+	result, err := r.Summarizer.Summarize(m, success, err)
+	return result, errors.Join(err, patcher.Patch(ctx, m))
+}
+
+// tenantOutcome is one selected tenant's state as reported.
+type tenantOutcome struct {
+	tenant   *identityv1alpha1.Tenant
+	decision migration.Decision
+	state    identityv1alpha1.MigrationState
+	reason   string
+	message  string
+}
+
+func (r *PlatformMigrationReconciler) reconcileMigration(ctx context.Context, m *identityv1alpha1.PlatformMigration) (reconcile.Success, error) {
+	now := r.Clock.Now()
+	outcomes, err := r.evaluateTenants(ctx, m, now)
+	if err != nil {
+		return reconcile.Success{}, err
+	}
+	r.writeStatus(m, outcomes, now)
+
+	nextReminder, err := r.remind(ctx, m, outcomes, now)
+	if err != nil {
+		return reconcile.Success{}, err
+	}
+
+	requeue := r.ResyncInterval
+	next, _ := migration.NextTransition(&m.Spec, now)
+	if d, ok := migration.RequeueAfter(now, next, nextReminder); ok && d < requeue {
+		requeue = d
+	}
+	t := m.Status.Tenants
+	return reconcile.Success{Reason: ReasonEvaluated, RequeueAfter: requeue,
+		Message: fmt.Sprintf("%s: %d/%d tenants have the change; %d pending, %d not ready, %d failed",
+			m.Status.Phase, t.Enabled, t.Selected, t.Pending, t.NotReady, t.Failed)}, nil
+}
+
+// evaluateTenants decides every selected tenant with the same pure function
+// the Tenant reconciler uses, and reports a tenant Enabled only once the
+// Tenant reconciler has applied the change (its status says so).
+func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *identityv1alpha1.PlatformMigration, now time.Time) ([]tenantOutcome, error) {
+	for _, s := range []*metav1.LabelSelector{m.Spec.TenantSelector, m.Spec.NamespaceSelector} {
+		if _, err := metav1.LabelSelectorAsSelector(s); err != nil {
+			return nil, reconcile.Stalling(ReasonInvalidSelector, "the migration's selector is invalid: %v", err)
+		}
+	}
+	var tenants identityv1alpha1.TenantList
+	if err := r.List(ctx, &tenants); err != nil {
+		return nil, err
+	}
+	var providers identityv1alpha1.EmailProviderList
+	if err := r.List(ctx, &providers); err != nil {
+		return nil, err
+	}
+	byNamespace := map[string][]identityv1alpha1.EmailProvider{}
+	for _, p := range providers.Items {
+		byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
+	}
+	view := migrationView{r.Client}
+	nsLabels := map[string]map[string]string{}
+
+	var out []tenantOutcome
+	for i := range tenants.Items {
+		tenant := &tenants.Items[i]
+		if !tenant.DeletionTimestamp.IsZero() {
+			continue
+		}
+		labels, ok := nsLabels[tenant.Namespace]
+		if !ok {
+			var err error
+			if labels, err = view.namespaceLabels(ctx, tenant.Namespace); err != nil {
+				return nil, err
+			}
+			nsLabels[tenant.Namespace] = labels
+		}
+		if ok, _ := selects(m, tenant, labels); !ok {
+			continue
+		}
+		d := migration.Decide(m, facts(m, tenant, byNamespace[tenant.Namespace]), now)
+		o := tenantOutcome{tenant: tenant, decision: d, state: d.State, reason: d.Reason, message: d.Message}
+		if d.Apply {
+			// The change is the Tenant reconciler's to make: until its status
+			// says it is made, the tenant is not counted as enabled.
+			reported := reportedState(tenant, m.Name)
+			switch {
+			case reported == nil || reported.State == identityv1alpha1.MigrationPending || reported.State == identityv1alpha1.MigrationNotReady:
+				o.state, o.reason = identityv1alpha1.MigrationPending, ReasonApplyPending
+				o.message = fmt.Sprintf("waiting for Tenant %s/%s to apply the change (%s)", tenant.Namespace, tenant.Name, d.Message)
+			case reported.State == identityv1alpha1.MigrationFailed:
+				o.state, o.reason, o.message = identityv1alpha1.MigrationFailed, reported.Reason, reported.Message
+			}
+		}
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].tenant, out[j].tenant
+		return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)
+	})
+	return out, nil
+}
+
+func reportedState(tenant *identityv1alpha1.Tenant, name string) *identityv1alpha1.TenantMigrationStatus {
+	for i := range tenant.Status.Migrations {
+		if tenant.Status.Migrations[i].Name == name {
+			return &tenant.Status.Migrations[i]
+		}
+	}
+	return nil
+}
+
+// writeStatus records phase, deadline, counts, progress and the bounded
+// list of tenants that still need attention.
+func (r *PlatformMigrationReconciler) writeStatus(m *identityv1alpha1.PlatformMigration, outcomes []tenantOutcome, now time.Time) {
+	counts := identityv1alpha1.MigrationTenantCounts{Selected: int32(len(outcomes))}
+	attention := []identityv1alpha1.TenantAttention{}
+	for _, o := range outcomes {
+		switch o.state {
+		case identityv1alpha1.MigrationEnabled:
+			counts.Enabled++
+			switch o.decision.Reason {
+			case migration.ReasonOptedIn:
+				counts.OptedIn++
+			case migration.ReasonAutoEnrolled:
+				counts.AutoEnrolled++
+			}
+			continue
+		case identityv1alpha1.MigrationPending:
+			counts.Pending++
+		case identityv1alpha1.MigrationNotReady:
+			counts.NotReady++
+		case identityv1alpha1.MigrationFailed:
+			counts.Failed++
+		}
+		if len(attention) < identityv1alpha1.MaxTenantsNeedingAttention {
+			attention = append(attention, identityv1alpha1.TenantAttention{Namespace: o.tenant.Namespace, Name: o.tenant.Name,
+				State: o.state, Reason: o.reason, Message: o.message})
+		}
+	}
+
+	previous := m.Status.Phase
+	phase := migration.PhaseWithTenants(&m.Spec, now, int(counts.Selected), int(counts.Enabled))
+	m.Status.Phase = phase
+	m.Status.Deadline = m.Spec.MandatoryOptIn
+	m.Status.Tenants = &counts
+	m.Status.Progress = fmt.Sprintf("%d/%d", counts.Enabled, counts.Selected)
+	if !equality.Semantic.DeepEqual(m.Status.TenantsNeedingAttention, attention) {
+		m.Status.TenantsNeedingAttention = attention
+	}
+	enforced := phase == identityv1alpha1.PhaseEnforced || phase == identityv1alpha1.PhaseCompleted
+	if enforced && m.Status.EnforcedTime == nil {
+		m.Status.EnforcedTime = &metav1.Time{Time: now}
+		r.Recorder.Eventf(m, corev1.EventTypeNormal, EventReasonEnforced,
+			"the mandatory date %s has passed: the change is enforced on all %d selected tenants", m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Selected)
+	}
+	if previous != phase {
+		log.FromContext(context.Background()).V(1).Info("phase changed", "from", previous, "to", phase)
+	}
+
+	deadline := metav1.Condition{Type: ConditionDeadlinePassed, ObservedGeneration: m.Generation}
+	switch {
+	case m.Spec.MandatoryOptIn == nil:
+		deadline.Status, deadline.Reason, deadline.Message = metav1.ConditionFalse, ReasonMandatoryDateTBD, "the platform has not set a mandatory date yet"
+	case enforced:
+		deadline.Status, deadline.Reason = metav1.ConditionTrue, ReasonMandatoryDatePassed
+		deadline.Message = "the mandatory date " + m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339) + " has passed"
+	default:
+		deadline.Status, deadline.Reason = metav1.ConditionFalse, ReasonMandatoryDateAhead
+		deadline.Message = "the mandatory date is " + m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339)
+	}
+	conditions := m.Status.Conditions
+	meta.SetStatusCondition(&conditions, deadline)
+	m.Status.Conditions = conditions
+
+	r.Metrics.observe(m, now)
+}
+
+// remind sends a round of reminders when one is due: an Event on every
+// tenant that has not got the change, and an email to its administrators
+// when a relay is configured. It returns when the next round is due (zero
+// when no tenant needs one). The time of the last round is kept in status,
+// so a restart does not remind early or twice.
+func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1alpha1.PlatformMigration, outcomes []tenantOutcome, now time.Time) (time.Time, error) {
+	if m.Status.Phase == identityv1alpha1.PhaseScheduled || m.Status.Phase == identityv1alpha1.PhaseCompleted {
+		return time.Time{}, nil
+	}
+	var waiting []tenantOutcome
+	for _, o := range outcomes {
+		if o.state != identityv1alpha1.MigrationEnabled {
+			waiting = append(waiting, o)
+		}
+	}
+	if len(waiting) == 0 {
+		return time.Time{}, nil
+	}
+	interval := 168 * time.Hour
+	if m.Spec.ReminderInterval != nil {
+		interval = m.Spec.ReminderInterval.Duration
+	}
+	var last *time.Time
+	if m.Status.LastReminderTime != nil {
+		last = &m.Status.LastReminderTime.Time
+	}
+	due, next := migration.ReminderDue(last, interval, now)
+	if !due {
+		return next, nil
+	}
+
+	var failures []string
+	for _, o := range waiting {
+		text := reminderText(m, o)
+		r.Recorder.Event(o.tenant, corev1.EventTypeWarning, EventReasonReminder, text)
+		if r.Mailer == nil || len(o.tenant.Spec.AdministratorEmails) == 0 {
+			continue
+		}
+		subject := fmt.Sprintf("[%s] Action needed on %s: %s", m.Spec.Severity, o.tenant.Spec.Domain, m.Name)
+		if err := r.Mailer.Send(ctx, o.tenant.Spec.AdministratorEmails, subject, text+"\n\n"+m.Spec.Description+"\n"); err != nil {
+			failures = append(failures, fmt.Sprintf("%s/%s: %v", o.tenant.Namespace, o.tenant.Name, err))
+		}
+	}
+	m.Status.LastReminderTime = &metav1.Time{Time: now}
+	if len(failures) > 0 {
+		// The round counts as sent (Events went out); the mail failures are
+		// reported and retried with the next round rather than re-sending
+		// to everyone now.
+		r.Recorder.Eventf(m, corev1.EventTypeWarning, "ReminderEmailFailed", "reminder emails failed for %s", strings.Join(failures, "; "))
+	}
+	return next, nil
+}
+
+func reminderText(m *identityv1alpha1.PlatformMigration, o tenantOutcome) string {
+	when := "the platform has not set a mandatory date yet"
+	if m.Spec.MandatoryOptIn != nil {
+		when = "mandatory from " + m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("%s (%s severity, %s): tenant %s is %s (%s): %s", m.Name, m.Spec.Severity, when,
+		o.tenant.Spec.Domain, o.state, o.reason, o.message)
+}
+
+// MigrationMetrics are the gauges a PrometheusRule alerts on.
+type MigrationMetrics struct {
+	deadline *prometheus.GaugeVec
+	tenants  *prometheus.GaugeVec
+}
+
+// NewMigrationMetrics creates the gauges and registers them on reg (nil:
+// not registered).
+func NewMigrationMetrics(reg prometheus.Registerer) *MigrationMetrics {
+	m := &MigrationMetrics{
+		deadline: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "identity_migration_deadline_seconds",
+			Help: "Seconds until the migration's mandatory date (negative once passed); absent while the date is TBD.",
+		}, []string{"migration", "severity"}),
+		tenants: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "identity_migration_tenants",
+			Help: "Selected tenants of a migration by state (Enabled, Pending, NotReady, Failed).",
+		}, []string{"migration", "state"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.deadline, m.tenants)
+	}
+	return m
+}
+
+func (mm *MigrationMetrics) observe(m *identityv1alpha1.PlatformMigration, now time.Time) {
+	if mm == nil {
+		return
+	}
+	mm.deadline.DeletePartialMatch(prometheus.Labels{"migration": m.Name})
+	if m.Spec.MandatoryOptIn != nil {
+		mm.deadline.WithLabelValues(m.Name, string(m.Spec.Severity)).Set(m.Spec.MandatoryOptIn.Sub(now).Seconds())
+	}
+	t := m.Status.Tenants
+	for state, n := range map[identityv1alpha1.MigrationState]int32{identityv1alpha1.MigrationEnabled: t.Enabled,
+		identityv1alpha1.MigrationPending: t.Pending, identityv1alpha1.MigrationNotReady: t.NotReady, identityv1alpha1.MigrationFailed: t.Failed} {
+		mm.tenants.WithLabelValues(m.Name, string(state)).Set(float64(n))
+	}
+}
+
+func (mm *MigrationMetrics) forget(name string) {
+	if mm == nil {
+		return
+	}
+	mm.deadline.DeletePartialMatch(prometheus.Labels{"migration": name})
+	mm.tenants.DeletePartialMatch(prometheus.Labels{"migration": name})
+}
+
+// tenantMigrationsChanged lets through Tenant events that can change a
+// migration's report: a new Tenant or a deleted one, new labels or spec
+// (opt-ins, createdAt), or a change of the migrations in its status. A
+// resync that only moves lastSyncTime is not one.
+func tenantMigrationsChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		before, okOld := e.ObjectOld.(*identityv1alpha1.Tenant)
+		after, okNew := e.ObjectNew.(*identityv1alpha1.Tenant)
+		if !okOld || !okNew {
+			return true
+		}
+		return before.Generation != after.Generation || !equality.Semantic.DeepEqual(before.Labels, after.Labels) ||
+			before.DeletionTimestamp.IsZero() != after.DeletionTimestamp.IsZero() ||
+			!equality.Semantic.DeepEqual(before.Status.Migrations, after.Status.Migrations)
+	}}
+}
+
+// SetupWithManager registers the reconciler. Every PlatformMigration is
+// re-evaluated when a Tenant's migrations, an EmailProvider's readiness or
+// a namespace's labels change.
+func (r *PlatformMigrationReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	all := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []ctrl.Request {
+		var list identityv1alpha1.PlatformMigrationList
+		if err := r.List(ctx, &list); err != nil {
+			return nil
+		}
+		out := make([]ctrl.Request, 0, len(list.Items))
+		for _, m := range list.Items {
+			out = append(out, ctrl.Request{NamespacedName: client.ObjectKey{Name: m.Name}})
+		}
+		return out
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&identityv1alpha1.PlatformMigration{}, builder.WithPredicates(reconcile.SpecChanged())).
+		Watches(&identityv1alpha1.Tenant{}, all, builder.WithPredicates(tenantMigrationsChanged())).
+		Watches(&identityv1alpha1.EmailProvider{}, all, builder.WithPredicates(reconcile.ReadinessChanged())).
+		Watches(&corev1.Namespace{}, all, builder.WithPredicates(predicate.LabelChangedPredicate{}), builder.OnlyMetadata).
+		Complete(r)
+}
