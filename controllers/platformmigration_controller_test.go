@@ -276,4 +276,6 @@ func (f *fixture) clusterEvents(name string) []string {
 }
 
 // tenantDomain is the domain f.tenant gave a Tenant.
-func (f *fixture) tenantDomain(name string) string { return fmt.Sprintf("%s.%s.identity.test", name, f.ns) }
+func (f *fixture) tenantDomain(name string) string {
+	return fmt.Sprintf("%s.%s.identity.test", name, f.ns)
+}
