@@ -1,6 +1,8 @@
 package store
 
 import (
+	"database/sql"
+	"errors"
 	"strings"
 	"time"
 
@@ -116,7 +118,7 @@ func (q Q) connection(where string, args ...any) (Connection, error) {
 	)
 	err := q.ex.QueryRowContext(bg, `SELECT domain, seq, doc FROM connections WHERE `+where, args...).Scan(&c.Domain, &c.Seq, &doc)
 	if err != nil {
-		if strings.Contains(err.Error(), "no rows") {
+		if errors.Is(err, sql.ErrNoRows) {
 			return c, ErrNotFound
 		}
 		return c, err
@@ -254,7 +256,7 @@ func (q Q) PutUser(u User) error {
 // User returns the user with id.
 func (q Q) User(domain, id string) (User, error) {
 	u, err := scanUser(q.ex.QueryRowContext(bg, `SELECT `+userCols+` FROM users WHERE domain = ? AND user_id = ?`, domain, id))
-	if err != nil && strings.Contains(err.Error(), "no rows") {
+	if err != nil && errors.Is(err, sql.ErrNoRows) {
 		return u, ErrNotFound
 	}
 	return u, err
@@ -264,7 +266,7 @@ func (q Q) User(domain, id string) (User, error) {
 func (q Q) UserByLogin(domain, connection, login string) (User, error) {
 	l := strings.ToLower(login)
 	u, err := scanUser(q.ex.QueryRowContext(bg, `SELECT `+userCols+` FROM users WHERE domain = ? AND connection = ? AND (email = ? OR (username != '' AND username = ?)) ORDER BY seq LIMIT 1`, domain, connection, l, l))
-	if err != nil && strings.Contains(err.Error(), "no rows") {
+	if err != nil && errors.Is(err, sql.ErrNoRows) {
 		return u, ErrNotFound
 	}
 	return u, err
