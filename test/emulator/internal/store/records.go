@@ -318,7 +318,8 @@ func (q Q) DeleteUser(domain, id string) error {
 	return err
 }
 
-// Doc returns a single-document record (email provider) or ErrNotFound.
+// EmailProvider returns the tenant's one email provider, credentials
+// included, or ErrNotFound.
 func (q Q) EmailProvider(domain string) (map[string]any, error) {
 	var d map[string]any
 	err := getDoc(q, &d, `SELECT doc FROM email_providers WHERE domain = ?`, domain)
