@@ -127,7 +127,7 @@ func checkPacing(t *testing.T, n, burst int, perSecond, tolerance float64) {
 // test, 200 requests at a burst of 10 and 5/s, runs against the emulator in
 // emulator_test.go.
 func TestPacingDrawsNo429Quickly(t *testing.T) {
-	checkPacing(t, 60, 5, 25, 0.5)
+	checkPacing(t, 60, 5, 25, 1.0)
 }
 
 func rateHeaders(limit, remaining int, reset time.Time) http.Header {
