@@ -31,6 +31,15 @@ var optionTypes = map[string]string{
 	"password_no_personal_info": "object", "strategy_version": "integer",
 }
 
+// platformDefaultOptions are what a new database connection gets unless
+// the request sets them.
+func platformDefaultOptions() map[string]any {
+	return map[string]any{
+		"brute_force_protection": true,
+		"mfa":                    map[string]any{"active": true, "return_enroll_settings": true},
+	}
+}
+
 var passwordPolicies = []string{"none", "low", "fair", "good", "excellent"}
 
 func unknownField(body map[string]any, allowed []string) string {
@@ -241,8 +250,17 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) {
 		mgmtError(w, http.StatusBadRequest, "invalid_body", msg)
 		return
 	}
-	if c.Realms == nil || len(c.Realms) == 0 {
+	if len(c.Realms) == 0 {
 		c.Realms = []string{name}
+	}
+	if strategy == "auth0" {
+		// The platform fills in options of its own on creation; a client that
+		// sends options whole must read and keep them.
+		for k, v := range platformDefaultOptions() {
+			if _, set := c.Options[k]; !set {
+				c.Options[k] = v
+			}
+		}
 	}
 	err := s.store.Q().CreateConnection(&c)
 	if errors.Is(err, store.ErrConflict) {
