@@ -84,7 +84,6 @@ type pacer struct {
 
 // pacerTicket is one request let through by the pacer.
 type pacerTicket struct {
-	seq   uint64
 	probe bool
 	sent  time.Time
 	epoch uint64
@@ -163,7 +162,7 @@ func (p *pacer) admitLocked(now time.Time) (pacerTicket, time.Duration, bool) {
 
 func (p *pacer) issueLocked(now time.Time, probe bool) pacerTicket {
 	p.seq++
-	return pacerTicket{seq: p.seq, probe: probe, sent: now, epoch: p.epoch,
+	return pacerTicket{probe: probe, sent: now, epoch: p.epoch,
 		completedBefore: p.completedInEpoch, completedTotalBefore: p.completed}
 }
 

@@ -80,14 +80,3 @@ func marshalWithExtra(known any, extra map[string]json.RawMessage) ([]byte, erro
 	}
 	return json.Marshal(all)
 }
-
-func cloneRaw(m map[string]json.RawMessage) map[string]json.RawMessage {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]json.RawMessage, len(m))
-	for k, v := range m {
-		out[k] = append(json.RawMessage(nil), v...)
-	}
-	return out
-}
