@@ -311,6 +311,14 @@ func TestErrorsAreTyped(t *testing.T) {
 			want: ErrUnavailable, wantMsg: "the response is not JSON", attempts: 6,
 		},
 		{
+			name: "a 200 body that is not JSON",
+			respond: func(w http.ResponseWriter) {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				_, _ = io.WriteString(w, "<html>Sign in to the network</html>")
+			},
+			want: ErrUnavailable, wantMsg: "the response is not JSON", attempts: 1,
+		},
+		{
 			name: "a 4xx body that is not JSON",
 			respond: func(w http.ResponseWriter) {
 				w.Header().Set("Content-Type", "text/plain")
