@@ -47,6 +47,10 @@ envtest: ## Build kube-apiserver and etcd for the tests (first run ~5 min on 2 c
 test: verify-generated vet envtest ## Run every test against a real kube-apiserver and the emulator.
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: run
+run: ## Run the operator: against your cluster if a kube context is set, else on the embedded default (control plane + emulator + samples).
+	go run ./hack/devenv $(RUN_ARGS)
+
 .PHONY: build
 build: generate ## Build the operator binary into bin/.
 	go build -o $(LOCALBIN)/identity-operator .

@@ -109,3 +109,13 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// KubeConfig returns a kubeconfig for an administrator of the control plane,
+// for kubectl and for an operator process started beside it.
+func (e *Env) KubeConfig() ([]byte, error) {
+	user, err := e.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return user.KubeConfig()
+}
