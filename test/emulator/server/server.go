@@ -278,44 +278,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.counts[pattern]++
 	st.mu.Unlock()
 
-	bucket := st.auth
-	if strings.HasPrefix(r.URL.Path, "/api/v2/") {
-		bucket = st.mgmt
-	}
-	d := bucket.Take(time.Now())
-	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix()+boolInt(d.Reset.Nanosecond() > 0), 10))
-	if !d.Allowed {
-		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
-		writeJSON(w, http.StatusTooManyRequests, apiError{StatusCode: 429, Error: "Too Many Requests", Message: "Global limit has been reached", ErrorCode: "too_many_requests"})
+	if !s.withinRateLimit(w, r, st) {
 		s.log.Info("request", "tenant", host, "route", pattern, "status", 429)
 		return
 	}
-
-	s.mu.Lock()
-	f := s.faults
-	s.mu.Unlock()
-	if f.Latency > 0 {
-		select {
-		case <-time.After(f.Latency):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if f.ErrorRate > 0 && mrand.Float64() < f.ErrorRate {
-		codes := []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}
-		code := codes[mrand.IntN(len(codes))]
-		mgmtError(w, code, "", "Injected fault")
+	withTenant := r.WithContext(context.WithValue(r.Context(), ctxKey{}, host))
+	if code, injected := s.injectFault(w, withTenant); injected {
 		s.log.Info("request", "tenant", host, "route", pattern, "status", code, "fault", true)
-		return
-	}
-	if f.LostReplyRate > 0 && mrand.Float64() < f.LostReplyRate {
-		// Run the handler against a writer that drops its answer.
-		s.mux.ServeHTTP(&droppedReply{header: http.Header{}}, r.WithContext(context.WithValue(r.Context(), ctxKey{}, host)))
-		mgmtError(w, http.StatusServiceUnavailable, "", "Injected fault after the request was carried out")
-		s.log.Info("request", "tenant", host, "route", pattern, "status", 503, "fault", "lost reply")
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: 200}
@@ -331,8 +300,55 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	s.mux.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, host)))
+	s.mux.ServeHTTP(rec, withTenant)
 	s.log.Info("request", "tenant", host, "route", pattern, "status", rec.status)
+}
+
+// withinRateLimit takes a token from the tenant's bucket for the API the
+// request is for, sets the X-RateLimit-* headers, and answers 429 when the
+// bucket is empty.
+func (s *Server) withinRateLimit(w http.ResponseWriter, r *http.Request, st *tenantState) bool {
+	bucket := st.auth
+	if strings.HasPrefix(r.URL.Path, "/api/v2/") {
+		bucket = st.mgmt
+	}
+	d := bucket.Take(time.Now())
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix()+boolInt(d.Reset.Nanosecond() > 0), 10))
+	if d.Allowed {
+		return true
+	}
+	h.Set("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
+	writeJSON(w, http.StatusTooManyRequests, apiError{StatusCode: 429, Error: "Too Many Requests", Message: "Global limit has been reached", ErrorCode: "too_many_requests"})
+	return false
+}
+
+// injectFault adds the configured latency and, for the configured shares of
+// requests, answers a 5xx before the handler runs or after it ran (a lost
+// reply). It reports the status it answered.
+func (s *Server) injectFault(w http.ResponseWriter, r *http.Request) (int, bool) {
+	f := s.Faults()
+	if f.Latency > 0 {
+		select {
+		case <-time.After(f.Latency):
+		case <-r.Context().Done():
+			return 0, true
+		}
+	}
+	if f.ErrorRate > 0 && mrand.Float64() < f.ErrorRate {
+		codes := []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}
+		code := codes[mrand.IntN(len(codes))]
+		mgmtError(w, code, "", "Injected fault")
+		return code, true
+	}
+	if f.LostReplyRate > 0 && mrand.Float64() < f.LostReplyRate {
+		s.mux.ServeHTTP(&droppedReply{header: http.Header{}}, r)
+		mgmtError(w, http.StatusServiceUnavailable, "", "Injected fault after the request was carried out")
+		return http.StatusServiceUnavailable, true
+	}
+	return 0, false
 }
 
 func boolInt(b bool) int64 {
