@@ -243,8 +243,8 @@ func (r *retrier) afterServerError(ctx context.Context, status int, body []byte)
 	return nil
 }
 
-// afterRateLimited waits out a 429 for the time the platform asked (and holds every other
-// caller of the tenant back as long), or returns ErrRateLimited when the wait would
+// afterRateLimited waits out a 429 for the time the platform asked (and, for the
+// Management API, holds every other caller of the tenant back as long), or returns ErrRateLimited when the wait would
 // outlast the retries or the context.
 func (r *retrier) afterRateLimited(ctx context.Context, resp *http.Response, body []byte) error {
 	now := r.c.opts.Clock.Now()
@@ -254,7 +254,10 @@ func (r *retrier) afterRateLimited(ctx context.Context, resp *http.Response, bod
 		// tight loop.
 		d = max(time.Second, r.backoff(r.rateWaits))
 	}
-	r.c.pacer.block(now.Add(d))
+	if r.op != opToken {
+		// The token endpoint has a budget of its own: its 429 holds back no API call.
+		r.c.pacer.block(now.Add(d))
+	}
 	final := func() error {
 		e := classify(r.op, resp.StatusCode, parseAPIError(body), r.attempts)
 		if ae, ok := e.(*APIError); ok {

@@ -646,3 +646,33 @@ func fmtAll(v any) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestTokenEndpointRateLimitIsWaitedOutWithoutBlockingTheAPI(t *testing.T) {
+	f := newFakePlatform(t, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"friendly_name": "ok"})
+	})
+	refused := 0
+	f.tokenReject = func(w http.ResponseWriter) bool {
+		if refused > 0 {
+			return false
+		}
+		refused++
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "too_many_requests", "error_description": "Rate limit exceeded"})
+		return true
+	}
+	c := f.client(t, fastOptions())
+	start := time.Now()
+	if _, err := c.GetTenantSettings(context.Background()); err != nil {
+		t.Fatalf("GetTenantSettings: %v", err)
+	}
+	if waited := time.Since(start); waited < 900*time.Millisecond {
+		t.Errorf("retried the token after %v, before Retry-After", waited)
+	}
+	c.pacer.mu.Lock()
+	blocked := c.pacer.blockedUntil
+	c.pacer.mu.Unlock()
+	if !blocked.IsZero() {
+		t.Errorf("the token endpoint's 429 blocked the Management API until %v", blocked)
+	}
+}
