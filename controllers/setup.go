@@ -103,7 +103,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Access: access, Clock: opts.Clock,
 		Summarizer: summarizer("emailprovider-controller"), ResyncInterval: opts.ResyncInterval,
 	}
-	return providers.SetupWithManager(mgr)
+	if err := providers.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	connections := &CustomDatabaseConnectionReconciler{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Access: access, Clock: opts.Clock,
+		Recorder: mgr.GetEventRecorderFor("customdatabaseconnection-controller"), Summarizer: summarizer("customdatabaseconnection-controller"),
+		ResyncInterval: opts.ResyncInterval,
+	}
+	return connections.SetupWithManager(mgr)
 }
 
 // referencedTenant maps an object with a tenantRef to its Tenant.

@@ -1,0 +1,714 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/reconcile"
+)
+
+// CustomDatabaseConnection condition types, reasons and event reasons.
+const (
+	// ConditionScriptsValid is False while the platform refuses one of the
+	// scripts (a syntax error), and names it.
+	ConditionScriptsValid = "ScriptsValid"
+	// ConditionMigrationCompleted is True once login and getUser no longer
+	// reach the legacy store.
+	ConditionMigrationCompleted = "MigrationCompleted"
+
+	ReasonScriptInvalid               = "ScriptInvalid"
+	ReasonScriptsAccepted             = "ScriptsAccepted"
+	ReasonScriptSourceNotFound        = "ScriptSourceNotFound"
+	ReasonConfigurationSecretNotFound = "ConfigurationSecretNotFound"
+	ReasonLegacyStoreDisconnected     = "LegacyStoreDisconnected"
+	EventReasonMigrationCompleted     = "MigrationCompleted"
+	EventReasonAdopted                = "Adopted"
+
+	indexScriptConfigMap     = "spec.scripts.configMapKeyRef.name"
+	indexConfigurationSecret = "spec.configurationSecretRef.name"
+	defaultUserCountInterval = 10 * time.Minute
+)
+
+// Scripts that complete a migration: they find nobody, so the platform
+// serves the users it migrated and nobody else, and never calls the legacy
+// store again. The function signatures are the ones the platform calls.
+const (
+	completedLoginScript = `function login(email, password, callback) {
+  // Migration completed by the identity-operator: every user who will ever
+  // migrate has; the legacy store is no longer called.
+  return callback(null, null);
+}`
+	completedGetUserScript = `function getByEmail(email, callback) {
+  // Migration completed by the identity-operator: the legacy store is no
+  // longer called.
+  return callback(null, null);
+}`
+)
+
+// databaseScript ties a script of the spec to its customScripts key.
+type databaseScript struct {
+	field string // spec.scripts.<field>
+	key   string // options.customScripts.<key>
+	get   func(*identityv1alpha1.DatabaseScripts) *identityv1alpha1.Script
+}
+
+var databaseScripts = []databaseScript{
+	{"login", "login", func(s *identityv1alpha1.DatabaseScripts) *identityv1alpha1.Script { return &s.Login }},
+	{"getUser", "get_user", func(s *identityv1alpha1.DatabaseScripts) *identityv1alpha1.Script { return &s.GetUser }},
+	{"create", "create", func(s *identityv1alpha1.DatabaseScripts) *identityv1alpha1.Script { return s.Create }},
+	{"verify", "verify", func(s *identityv1alpha1.DatabaseScripts) *identityv1alpha1.Script { return s.Verify }},
+	{"changePassword", "change_password", func(s *identityv1alpha1.DatabaseScripts) *identityv1alpha1.Script { return s.ChangePassword }},
+	{"delete", "delete", func(s *identityv1alpha1.DatabaseScripts) *identityv1alpha1.Script { return s.Delete }},
+	{"changeEmail", "change_email", func(s *identityv1alpha1.DatabaseScripts) *identityv1alpha1.Script { return s.ChangeEmail }},
+}
+
+// Option keys the reconciler compares in a way of their own.
+const (
+	optionCustomScripts = "customScripts"
+	optionConfiguration = "configuration"
+)
+
+// CustomDatabaseConnectionReconciler keeps a database connection backed by
+// action scripts as declared, and reports how far its lazy migration has come.
+//
+// The platform replaces options whole on every PATCH and returns the
+// configuration only as ciphertext, so every update sends the complete
+// options with the plain configuration, merged into the options the platform
+// holds that the spec does not manage. A salted hash of what was sent, in
+// status.appliedHash, tells when the Secret or a ConfigMap changed; the
+// managed options the platform returns are compared with the spec to find
+// drift. Steady state is one GET per resync and no write; users are counted
+// on the spec's own, slower cadence.
+type CustomDatabaseConnectionReconciler struct {
+	client.Client
+	// Reader reads ConfigMaps and Secrets uncached.
+	Reader         client.Reader
+	Access         *TenantAccess
+	Clock          clock.PassiveClock
+	Recorder       record.EventRecorder
+	Summarizer     reconcile.Summarizer
+	ResyncInterval time.Duration
+}
+
+// Reconcile runs one pass for a CustomDatabaseConnection.
+func (r *CustomDatabaseConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	conn := &identityv1alpha1.CustomDatabaseConnection{}
+	if err := r.Get(ctx, req.NamespacedName, conn); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	patcher := reconcile.NewStatusPatcher(r.Client, conn)
+
+	if reconcile.IsPaused(conn) {
+		return ctrl.Result{}, patcher.Patch(ctx, conn)
+	}
+	if !conn.DeletionTimestamp.IsZero() {
+		err := r.reconcileDelete(ctx, conn)
+		if err == nil {
+			return ctrl.Result{}, nil
+		}
+		result, err := r.Summarizer.Summarize(conn, reconcile.Success{}, err)
+		return result, errors.Join(err, patcher.Patch(ctx, conn))
+	}
+	if _, err := reconcile.AddFinalizer(ctx, r.Client, conn, identityv1alpha1.Finalizer); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	success, err := r.reconcileConnection(ctx, conn)
+	result, err := r.Summarizer.Summarize(conn, success, err)
+	return result, errors.Join(err, patcher.Patch(ctx, conn))
+}
+
+// reconcileConnection creates, adopts or updates the connection, then
+// counts its users when the cadence says so. It sets ScriptsValid whenever
+// scripts were sent, and MigrationCompleted once completion is applied.
+func (r *CustomDatabaseConnectionReconciler) reconcileConnection(ctx context.Context, conn *identityv1alpha1.CustomDatabaseConnection) (reconcile.Success, error) {
+	if conn.Status.ConnectionID == "" {
+		conn.Status.Phase = identityv1alpha1.ConnectionPending
+	}
+	tenant, err := getTenant(ctx, r.Client, conn.Namespace, conn.Spec.TenantRef.Name, tenantRetry)
+	if err != nil {
+		return reconcile.Success{}, err
+	}
+	// Everything the spec points at is read before any call, so a missing
+	// ConfigMap or Secret costs the tenant's rate limit nothing.
+	desired, err := r.desiredConnection(ctx, conn)
+	if err != nil {
+		return reconcile.Success{}, err
+	}
+	api, err := r.Access.ClientFor(ctx, tenant)
+	if err != nil {
+		return reconcile.Success{}, err
+	}
+	if err := r.syncConnection(ctx, api, tenant, conn, desired); err != nil {
+		return reconcile.Success{}, err
+	}
+
+	conn.Status.Phase = connectionPhase(conn)
+	r.recordCompletion(conn)
+	next, err := r.countUsers(ctx, api, tenant, conn)
+	if err != nil {
+		return reconcile.Success{}, err
+	}
+	requeue := r.ResyncInterval
+	if next < requeue {
+		requeue = next
+	}
+	return reconcile.Success{Reason: ReasonSynced, RequeueAfter: requeue, Message: readyMessage(conn)}, nil
+}
+
+// syncConnection makes the remote connection match desired: one GET in
+// steady state, a POST when it does not exist, and a PATCH of the complete
+// options when a managed value drifted or what would be sent changed.
+func (r *CustomDatabaseConnectionReconciler) syncConnection(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant,
+	conn *identityv1alpha1.CustomDatabaseConnection, desired *desiredConnection) error {
+	name := conn.Spec.ConnectionName
+	hash := hashOf(conn.UID, desired)
+	current, err := r.observe(ctx, api, tenant, conn)
+	if err != nil {
+		return err
+	}
+	if current == nil {
+		created, err := api.CreateConnection(ctx, identity.ConnectionCreate{
+			Name: name, Strategy: identity.StrategyAuth0, DisplayName: ptr.Deref(desired.DisplayName, ""),
+			EnabledClients: desired.EnabledClients, Options: desired.options(nil),
+		})
+		switch {
+		case err == nil:
+			setScriptsValid(conn, desired)
+			conn.Status.ConnectionID, conn.Status.AppliedHash = created.ID, hash
+			return nil
+		case errors.Is(err, identity.ErrConflict):
+			// Made meanwhile, or by our own retried create: adopt it.
+			if current, err = api.FindConnectionByName(ctx, name); err != nil {
+				return classify(tenant, fmt.Sprintf("reading connection %q", name), err)
+			}
+			r.adopt(conn, current)
+		default:
+			return connectionError(tenant, conn, desired, fmt.Sprintf("creating connection %q", name), err)
+		}
+	}
+
+	drifted := desired.drift(current)
+	if len(drifted) > 0 || conn.Status.AppliedHash != hash {
+		if len(drifted) > 0 && conn.Status.AppliedHash == hash {
+			r.Recorder.Eventf(conn, corev1.EventTypeWarning, EventReasonDrift,
+				"restored values changed outside the operator: %s", strings.Join(drifted, ", "))
+			log.FromContext(ctx).Info("correcting drift", "fields", drifted)
+		}
+		update := identity.ConnectionUpdate{DisplayName: desired.DisplayName, Options: desired.options(current)}
+		if desired.EnabledClients != nil {
+			update.EnabledClients = &desired.EnabledClients
+		}
+		if _, err := api.UpdateConnection(ctx, current.ID, update); err != nil {
+			return connectionError(tenant, conn, desired, fmt.Sprintf("updating connection %q", name), err)
+		}
+		setScriptsValid(conn, desired)
+	}
+	conn.Status.ConnectionID, conn.Status.AppliedHash = current.ID, hash
+	return nil
+}
+
+// observe reads the connection by the id in status, or finds it by name (to
+// adopt it, or when it was deleted behind the operator's back). nil: none.
+func (r *CustomDatabaseConnectionReconciler) observe(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant,
+	conn *identityv1alpha1.CustomDatabaseConnection) (*identity.Connection, error) {
+	name := conn.Spec.ConnectionName
+	if id := conn.Status.ConnectionID; id != "" {
+		current, err := api.GetConnection(ctx, id)
+		if err == nil {
+			return current, nil
+		}
+		if !errors.Is(err, identity.ErrNotFound) {
+			return nil, classify(tenant, fmt.Sprintf("reading connection %q", name), err)
+		}
+		conn.Status.ConnectionID = ""
+		conn.Status.Phase = identityv1alpha1.ConnectionPending
+	}
+	current, err := api.FindConnectionByName(ctx, name)
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, classify(tenant, fmt.Sprintf("looking up connection %q", name), err)
+	}
+	r.adopt(conn, current)
+	return current, nil
+}
+
+// adopt takes over a connection found by name: from now on it is read by
+// id, and deletionPolicy Delete applies to it.
+func (r *CustomDatabaseConnectionReconciler) adopt(conn *identityv1alpha1.CustomDatabaseConnection, current *identity.Connection) {
+	conn.Status.ConnectionID = current.ID
+	r.Recorder.Eventf(conn, corev1.EventTypeNormal, EventReasonAdopted, "adopted the existing connection %s (%s)", current.Name, current.ID)
+}
+
+// scriptErrorRE finds the script a platform refusal names, as in
+// `Error in options.customScripts.get_user script: ...`.
+var scriptErrorRE = regexp.MustCompile(`options\.customScripts\.([a-z_]+) script`)
+
+// connectionError turns a refused create or update into a condition: a
+// script the platform rejects names the script and where it came from
+// (ScriptsValid=False, Stalled); other refusals, such as "This database
+// contains users", go through classify (PlatformRefused).
+func connectionError(tenant *identityv1alpha1.Tenant, conn *identityv1alpha1.CustomDatabaseConnection, desired *desiredConnection, what string, err error) error {
+	var apiErr *identity.APIError
+	if errors.Is(err, identity.ErrInvalid) && errors.As(err, &apiErr) {
+		if m := scriptErrorRE.FindStringSubmatch(apiErr.Message); m != nil {
+			field, source := m[1], "inline"
+			for _, s := range databaseScripts {
+				if s.key == m[1] {
+					field, source = "spec.scripts."+s.field, desired.scriptSources[s.key]
+				}
+			}
+			msg := fmt.Sprintf("the platform refused %s (%s): %s: fix the script", field, source, apiErr.Message)
+			meta.SetStatusCondition(&conn.Status.Conditions, metav1.Condition{Type: ConditionScriptsValid, Status: metav1.ConditionFalse,
+				Reason: ReasonScriptInvalid, Message: msg, ObservedGeneration: conn.Generation})
+			return reconcile.Stalling(ReasonScriptInvalid, "%s", msg)
+		}
+	}
+	return classify(tenant, what, err)
+}
+
+// setScriptsValid records that the platform accepted the scripts sent.
+func setScriptsValid(conn *identityv1alpha1.CustomDatabaseConnection, desired *desiredConnection) {
+	keys := make([]string, 0, len(desired.scriptSources))
+	for _, s := range databaseScripts {
+		if _, ok := desired.scriptSources[s.key]; ok {
+			keys = append(keys, s.field)
+		}
+	}
+	meta.SetStatusCondition(&conn.Status.Conditions, metav1.Condition{Type: ConditionScriptsValid, Status: metav1.ConditionTrue,
+		Reason: ReasonScriptsAccepted, Message: "the platform accepted the scripts " + strings.Join(keys, ", "), ObservedGeneration: conn.Generation})
+}
+
+// connectionPhase is where the migration stands once the spec is applied.
+func connectionPhase(conn *identityv1alpha1.CustomDatabaseConnection) identityv1alpha1.ConnectionPhase {
+	switch {
+	case conn.Spec.CompleteMigration:
+		return identityv1alpha1.ConnectionCompleted
+	case conn.Spec.ImportMode:
+		return identityv1alpha1.ConnectionMigrating
+	default:
+		return identityv1alpha1.ConnectionActive
+	}
+}
+
+// recordCompletion sets MigrationCompleted, with an event the first time.
+func (r *CustomDatabaseConnectionReconciler) recordCompletion(conn *identityv1alpha1.CustomDatabaseConnection) {
+	if conn.Status.Phase != identityv1alpha1.ConnectionCompleted {
+		meta.RemoveStatusCondition(&conn.Status.Conditions, ConditionMigrationCompleted)
+		return
+	}
+	msg := fmt.Sprintf("login and getUser of %s find nobody: users already migrated log in as before, and the legacy store is no longer called",
+		conn.Spec.ConnectionName)
+	if !meta.IsStatusConditionTrue(conn.Status.Conditions, ConditionMigrationCompleted) {
+		r.Recorder.Event(conn, corev1.EventTypeNormal, EventReasonMigrationCompleted, msg)
+	}
+	meta.SetStatusCondition(&conn.Status.Conditions, metav1.Condition{Type: ConditionMigrationCompleted, Status: metav1.ConditionTrue,
+		Reason: ReasonLegacyStoreDisconnected, Message: msg, ObservedGeneration: conn.Generation})
+}
+
+// userCountInterval is the spec's counting cadence.
+func userCountInterval(conn *identityv1alpha1.CustomDatabaseConnection) time.Duration {
+	if d := conn.Spec.UserCountInterval; d != nil && d.Duration > 0 {
+		return d.Duration
+	}
+	return defaultUserCountInterval
+}
+
+// nextUserCount is when users are due to be counted again: at once when
+// they never were, otherwise one interval after the last count.
+func nextUserCount(last *metav1.Time, interval time.Duration) time.Time {
+	if last == nil {
+		return time.Time{}
+	}
+	return last.Add(interval)
+}
+
+// countUsers counts the connection's users when due (one API call), writes
+// the count and progress to status, and says how long until the next count.
+func (r *CustomDatabaseConnectionReconciler) countUsers(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant,
+	conn *identityv1alpha1.CustomDatabaseConnection) (time.Duration, error) {
+	interval := userCountInterval(conn)
+	now := r.Clock.Now()
+	if next := nextUserCount(conn.Status.LastUserCountTime, interval); now.Before(next) && conn.Status.UsersMigrated != nil {
+		conn.Status.Progress = migrationProgress(*conn.Status.UsersMigrated, conn.Spec.ExpectedUsers)
+		return next.Sub(now), nil
+	}
+	n, err := api.CountUsersInConnection(ctx, conn.Spec.ConnectionName)
+	if err != nil {
+		return 0, classify(tenant, fmt.Sprintf("counting the users of connection %q", conn.Spec.ConnectionName), err)
+	}
+	conn.Status.UsersMigrated = ptr.To(int64(n))
+	conn.Status.Progress = migrationProgress(int64(n), conn.Spec.ExpectedUsers)
+	conn.Status.LastUserCountTime = &metav1.Time{Time: now}
+	return interval, nil
+}
+
+// migrationProgress is "migrated/expected", or the count alone.
+func migrationProgress(migrated int64, expected *int64) string {
+	if expected == nil {
+		return fmt.Sprint(migrated)
+	}
+	return fmt.Sprintf("%d/%d", migrated, *expected)
+}
+
+// readyMessage says what the connection does now, for the Ready condition.
+func readyMessage(conn *identityv1alpha1.CustomDatabaseConnection) string {
+	name := conn.Spec.ConnectionName
+	switch conn.Status.Phase {
+	case identityv1alpha1.ConnectionCompleted:
+		return fmt.Sprintf("the migration of %s is completed (%s users migrated)", name, conn.Status.Progress)
+	case identityv1alpha1.ConnectionMigrating:
+		return fmt.Sprintf("%s migrates users from the legacy store as they log in (%s migrated)", name, conn.Status.Progress)
+	default:
+		return fmt.Sprintf("%s serves users from the legacy store through its scripts", name)
+	}
+}
+
+// desiredConnection is what the spec, its ConfigMaps and its Secret
+// declare. It is hashed (salted) into status.appliedHash: it holds the
+// configuration's plain values, so it is never logged or printed.
+type desiredConnection struct {
+	// DisplayName, when the spec sets one.
+	DisplayName *string `json:"displayName,omitempty"`
+	// EnabledClients, when the spec lists any; otherwise the clients enabled
+	// on the platform are left alone.
+	EnabledClients []string `json:"enabledClients,omitempty"`
+	// Options are the managed option keys with the values to send; a nil
+	// value means the key must be absent. Keys not in the map are not
+	// managed: whatever the platform holds for them is kept.
+	Options map[string]any `json:"options"`
+	// scriptSources says where each script came from, for messages.
+	scriptSources map[string]string
+}
+
+// desiredConnection builds the connection the spec declares, reading the
+// scripts' ConfigMaps and the configuration Secret uncached.
+func (r *CustomDatabaseConnectionReconciler) desiredConnection(ctx context.Context, conn *identityv1alpha1.CustomDatabaseConnection) (*desiredConnection, error) {
+	spec := &conn.Spec
+	d := &desiredConnection{Options: map[string]any{"enabledDatabaseCustomization": true}, scriptSources: map[string]string{}}
+	if spec.DisplayName != "" {
+		d.DisplayName = ptr.To(spec.DisplayName)
+	}
+	if len(spec.EnabledClients) > 0 {
+		d.EnabledClients = append([]string(nil), spec.EnabledClients...)
+		sort.Strings(d.EnabledClients)
+	}
+
+	scripts, err := r.scripts(ctx, conn, d.scriptSources)
+	if err != nil {
+		return nil, err
+	}
+	d.Options[optionCustomScripts] = scripts
+	d.Options[optionConfiguration] = nil
+	if ref := spec.ConfigurationSecretRef; ref != nil {
+		secret := &corev1.Secret{}
+		if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: conn.Namespace, Name: ref.Name}, secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, reconcile.Stalling(ReasonConfigurationSecretNotFound,
+					"Secret %q (spec.configurationSecretRef) not found in namespace %q: create it with the values the scripts read from configuration",
+					ref.Name, conn.Namespace)
+			}
+			return nil, err
+		}
+		configuration := make(map[string]string, len(secret.Data))
+		for k, v := range secret.Data {
+			configuration[k] = string(v)
+		}
+		d.Options[optionConfiguration] = configuration
+	}
+
+	d.Options["import_mode"] = spec.ImportMode
+	d.Options["requires_username"] = spec.RequiresUsername
+	d.Options["brute_force_protection"] = ptr.Deref(spec.BruteForceProtection, true)
+	d.Options["disable_signup"] = spec.DisableSignup
+	if v := spec.Validation; v != nil {
+		d.Options["strategy_version"], d.Options["validation"] = nil, nil
+		if v.Enabled {
+			d.Options["strategy_version"] = 2
+			if l := v.UsernameLength; l != nil {
+				d.Options["validation"] = map[string]any{"username": map[string]any{"min": l.Min, "max": l.Max}}
+			}
+		}
+	}
+	if p := spec.PasswordPolicy; p != nil {
+		strength := p.Strength
+		if strength == "" {
+			strength = "good"
+		}
+		d.Options["passwordPolicy"] = string(strength)
+		d.Options["password_complexity_options"], d.Options["password_history"] = nil, nil
+		if p.MinLength != nil {
+			d.Options["password_complexity_options"] = map[string]any{"min_length": *p.MinLength}
+		}
+		if p.History != nil {
+			d.Options["password_history"] = map[string]any{"enable": *p.History > 0, "size": *p.History}
+		}
+		d.Options["password_dictionary"] = map[string]any{"enable": p.Dictionary}
+		d.Options["password_no_personal_info"] = map[string]any{"enable": p.NoPersonalInfo}
+	}
+	return d, nil
+}
+
+// scripts resolves every declared script, inline or from its ConfigMap key.
+// Once the migration is completed, login and getUser are the scripts that
+// find nobody, and their sources are no longer needed.
+func (r *CustomDatabaseConnectionReconciler) scripts(ctx context.Context, conn *identityv1alpha1.CustomDatabaseConnection, sources map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	configMaps := map[string]*corev1.ConfigMap{}
+	for _, s := range databaseScripts {
+		script := s.get(&conn.Spec.Scripts)
+		if script == nil {
+			continue
+		}
+		if conn.Spec.CompleteMigration && (s.key == "login" || s.key == "get_user") {
+			out[s.key], sources[s.key] = completedGetUserScript, "completed migration"
+			if s.key == "login" {
+				out[s.key] = completedLoginScript
+			}
+			continue
+		}
+		ref := script.ConfigMapKeyRef
+		if ref == nil {
+			out[s.key], sources[s.key] = script.Inline, "inline"
+			continue
+		}
+		cm, ok := configMaps[ref.Name]
+		if !ok {
+			cm = &corev1.ConfigMap{}
+			if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: conn.Namespace, Name: ref.Name}, cm); err != nil {
+				if apierrors.IsNotFound(err) {
+					return nil, reconcile.Stalling(ReasonScriptSourceNotFound,
+						"ConfigMap %q (spec.scripts.%s.configMapKeyRef) not found in namespace %q", ref.Name, s.field, conn.Namespace)
+				}
+				return nil, err
+			}
+			configMaps[ref.Name] = cm
+		}
+		src := cm.Data[ref.Key]
+		if strings.TrimSpace(src) == "" {
+			return nil, reconcile.Stalling(ReasonScriptSourceNotFound,
+				"ConfigMap %q has no key %q (or it is empty): spec.scripts.%s needs the script's source there", ref.Name, ref.Key, s.field)
+		}
+		out[s.key], sources[s.key] = src, fmt.Sprintf("ConfigMap %s, key %s", ref.Name, ref.Key)
+	}
+	return out, nil
+}
+
+// options are the complete options to send: the platform's current options
+// (nil: none yet) with every managed key set to the spec's value, or removed.
+// Keys the spec does not manage are kept as the platform holds them. The
+// configuration is always managed, so its ciphertext is never sent back.
+func (d *desiredConnection) options(current *identity.Connection) *identity.ConnectionOptions {
+	merged := map[string]json.RawMessage{}
+	if current != nil {
+		if data, err := json.Marshal(current.Options); err == nil {
+			_ = json.Unmarshal(data, &merged)
+		}
+	}
+	for key, value := range d.Options {
+		if value == nil {
+			delete(merged, key)
+			continue
+		}
+		data, _ := json.Marshal(value)
+		merged[key] = data
+	}
+	data, _ := json.Marshal(merged)
+	out := &identity.ConnectionOptions{}
+	_ = json.Unmarshal(data, out)
+	return out
+}
+
+// drift names what the platform holds differently from desired, among the
+// things the spec manages. Scripts must match exactly; the configuration
+// comes back as ciphertext, so only its keys can be compared (a change of
+// values shows in the hash instead); other options must carry at least what
+// the spec sets (the platform may add keys to an object), and a false
+// boolean or a removed key matches an absent one.
+func (d *desiredConnection) drift(current *identity.Connection) []string {
+	var drifted []string
+	if d.DisplayName != nil && current.DisplayName != *d.DisplayName {
+		drifted = append(drifted, "display_name")
+	}
+	if d.EnabledClients != nil {
+		have := append([]string(nil), current.EnabledClients...)
+		sort.Strings(have)
+		if !reflect.DeepEqual(have, d.EnabledClients) {
+			drifted = append(drifted, "enabled_clients")
+		}
+	}
+	observed := map[string]any{}
+	if data, err := json.Marshal(current.Options); err == nil {
+		_ = json.Unmarshal(data, &observed)
+	}
+	keys := make([]string, 0, len(d.Options))
+	for key := range d.Options {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		want, have := generic(d.Options[key]), observed[key]
+		var same bool
+		switch key {
+		case optionCustomScripts:
+			same = reflect.DeepEqual(want, have)
+		case optionConfiguration:
+			same = sameKeys(want, have)
+		default:
+			same = covers(have, want)
+		}
+		if !same {
+			drifted = append(drifted, "options."+key)
+		}
+	}
+	return drifted
+}
+
+// generic is v as encoding/json decodes it into an any.
+func generic(v any) any {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var out any
+	_ = json.Unmarshal(data, &out)
+	return out
+}
+
+// covers reports whether the observed value have carries the wanted value
+// want (both as encoding/json decodes into an any): objects key by key,
+// false and nil (absent) matching absence, the rest by equality.
+func covers(have, want any) bool {
+	switch w := want.(type) {
+	case nil:
+		m, isMap := have.(map[string]any)
+		return have == nil || (isMap && len(m) == 0)
+	case bool:
+		return have == w || (!w && have == nil)
+	case map[string]any:
+		h, ok := have.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range w {
+			if !covers(h[k], v) {
+				return false
+			}
+		}
+		return true
+	default:
+		return reflect.DeepEqual(have, want)
+	}
+}
+
+// sameKeys reports whether two objects (or absences) have the same keys.
+func sameKeys(a, b any) bool {
+	ma, _ := a.(map[string]any)
+	mb, _ := b.(map[string]any)
+	if len(ma) != len(mb) {
+		return false
+	}
+	for k := range ma {
+		if _, ok := mb[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// reconcileDelete removes the connection, and with it its users, for
+// deletionPolicy Delete only: the default, Orphan, keeps a connection that
+// holds users. It deletes only a connection this object created or adopted
+// (status.connectionID), never one it merely found by name.
+func (r *CustomDatabaseConnectionReconciler) reconcileDelete(ctx context.Context, conn *identityv1alpha1.CustomDatabaseConnection) error {
+	if conn.Spec.DeletionPolicy == identityv1alpha1.DeletionPolicyDelete && conn.Status.ConnectionID != "" {
+		tenant, err := getTenant(ctx, r.Client, conn.Namespace, conn.Spec.TenantRef.Name, tenantRetry)
+		if err != nil {
+			return err
+		}
+		api, err := r.Access.ClientFor(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		if err := api.DeleteConnection(ctx, conn.Status.ConnectionID); err != nil {
+			return classify(tenant, fmt.Sprintf("deleting connection %q", conn.Spec.ConnectionName), err)
+		}
+	}
+	return reconcile.RemoveFinalizer(ctx, r.Client, conn, identityv1alpha1.Finalizer)
+}
+
+// SetupWithManager registers the reconciler; it watches its Tenants (to
+// start once one appears), and the ConfigMaps of its scripts and the Secret
+// of its configuration (metadata only: contents are read uncached).
+func (r *CustomDatabaseConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(context.Background(), &identityv1alpha1.CustomDatabaseConnection{}, indexScriptConfigMap, func(obj client.Object) []string {
+		scripts := &obj.(*identityv1alpha1.CustomDatabaseConnection).Spec.Scripts
+		var names []string
+		for _, s := range databaseScripts {
+			if script := s.get(scripts); script != nil && script.ConfigMapKeyRef != nil {
+				names = append(names, script.ConfigMapKeyRef.Name)
+			}
+		}
+		sort.Strings(names)
+		return slices.Compact(names)
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(context.Background(), &identityv1alpha1.CustomDatabaseConnection{}, indexConfigurationSecret, func(obj client.Object) []string {
+		if ref := obj.(*identityv1alpha1.CustomDatabaseConnection).Spec.ConfigurationSecretRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&identityv1alpha1.CustomDatabaseConnection{}, builder.WithPredicates(reconcile.SpecChanged())).
+		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexScriptConfigMap)), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexConfigurationSecret)), builder.OnlyMetadata).
+		Complete(r)
+}
+
+// connectionsIndexedBy maps a watched object to the connections whose index
+// holds its name, in its namespace.
+func (r *CustomDatabaseConnectionReconciler) connectionsIndexedBy(index string) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []ctrl.Request {
+		var list identityv1alpha1.CustomDatabaseConnectionList
+		if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+			return nil
+		}
+		out := make([]ctrl.Request, 0, len(list.Items))
+		for i := range list.Items {
+			out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+		return out
+	}
+}
