@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -576,5 +577,38 @@ func TestEmulatorPacing200RequestsAtBurst10And5PerSecond(t *testing.T) {
 	}
 	if st, ok := tn.client.RateLimit(); !ok || st.Limit != burst {
 		t.Errorf("RateLimit() = %+v, %v; want limit %d", st, ok, burst)
+	}
+}
+
+// Another consumer of the tenant's budget (a script, another tool) can empty the
+// bucket behind the client's back: the client then draws a 429, waits as the platform
+// says, and succeeds.
+func TestEmulatorWaitsOutA429CausedBySomeoneElse(t *testing.T) {
+	e := emulatortest.Start(t, emulatortest.WithRateLimit(3, 2))
+	tn := newTenant(t, e, "shared.emulator.local")
+	ctx := ctxT(t)
+	if _, err := tn.client.GetTenantSettings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else spends the whole budget.
+	other := e.HTTPClient()
+	token := e.Token(tn.creds)
+	for range 5 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.BaseURL(tn.domain)+"/api/v2/tenants/settings", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := other.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+	}
+	start := time.Now()
+	if _, err := tn.client.GetTenantSettings(ctx); err != nil {
+		t.Fatalf("after someone else emptied the bucket: %v", err)
+	}
+	limited := testutil.ToFloat64(tn.metrics.RateLimited.WithLabelValues("GetTenantSettings"))
+	t.Logf("%v 429s, %v to succeed", limited, time.Since(start).Round(time.Millisecond))
+	if limited < 1 {
+		t.Errorf("no 429 drawn: the bucket was not empty, the test proves nothing")
 	}
 }

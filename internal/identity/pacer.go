@@ -246,14 +246,17 @@ func localReset(reset time.Time, h http.Header, recv time.Time) time.Time {
 	return reset.Add(recv.Sub(date))
 }
 
-// block makes every caller wait until the given time, after a 429.
+// block makes every caller wait until the given time, after a 429, and then lets one
+// request go to find out the budget.
 func (p *pacer) block(until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if until.After(p.blockedUntil) {
 		p.blockedUntil = until
 	}
-	p.tokens, p.tokensAt = 0, until
+	// The platform promises a request then, and no more until it says so: one token,
+	// less what requests still in flight may take.
+	p.tokens, p.tokensAt = min(p.tokens, 0)+1, until
 	p.notifyLocked()
 }
 
