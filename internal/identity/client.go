@@ -21,6 +21,12 @@
 // Secrets (the client secret, tokens, email credentials, connection configuration and
 // scripts) are never put in errors, logs or metric labels: errors carry the operation
 // and what the platform said, never the request body.
+//
+// Metrics, on controller-runtime's registry through DefaultMetrics:
+// identity_client_requests_total{operation,code} (code 2xx, 4xx, 5xx or error),
+// identity_client_rate_limited_total{operation},
+// identity_client_rate_limit_remaining{tenant} (the tenant's domain) and
+// identity_client_request_duration_seconds{operation}.
 package identity
 
 import (
