@@ -21,6 +21,9 @@ help: ## List the targets.
 manifests: $(CONTROLLER_GEN) ## Write the CRDs and RBAC from the API types and kubebuilder markers.
 	$(CONTROLLER_GEN) rbac:roleName=identity-operator crd paths="./api/..." paths="./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@# The chart ships the same CRDs and grants the same rules.
+	@rm -f charts/identity-operator/crds/*.yaml && cp config/crd/bases/*.yaml charts/identity-operator/crds/
+	@cp config/rbac/role.yaml charts/identity-operator/files/role.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Write the deepcopy code of the API types.
@@ -43,9 +46,13 @@ vet: ## go vet, and a gofmt check.
 envtest: ## Build kube-apiserver and etcd for the tests (first run ~5 min on 2 cores; cached in bin/).
 	@hack/envtest.sh >/dev/null
 
+.PHONY: helm
+helm: ## Build helm from the Go module proxy into bin/ (first run ~3 min).
+	@hack/helm.sh >/dev/null
+
 .PHONY: test
-test: verify-generated vet envtest ## Run every test against a real kube-apiserver and the emulator.
-	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go test $(GO_TEST_FLAGS) ./...
+test: verify-generated vet envtest helm ## Run every test against a real kube-apiserver and the emulator.
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" HELM="$$(hack/helm.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: run
 run: ## Run the operator: against your cluster if a kube context is set, else on the embedded default (control plane + emulator + samples).

@@ -71,7 +71,7 @@ func main() {
 	}
 
 	ctx := ctrl.SetupSignalHandler()
-	pool := identity.NewPool(identity.Options{Metrics: identity.NewMetrics(metrics.Registry)})
+	pool := identity.NewPool(identity.Options{Metrics: identity.DefaultMetrics()})
 	opts := controllers.Options{
 		Pool:            pool,
 		ResyncInterval:  resyncInterval,

@@ -159,6 +159,7 @@ func (s Summarizer) Summarize(obj Object, success Success, err error) (ctrl.Resu
 		returnErr = err
 	}
 	obj.SetConditions(conditions)
+	recordReadiness(obj)
 
 	after := meta.FindStatusCondition(conditions, identityv1alpha1.ConditionReady)
 	if s.Recorder != nil && (beforeCopy == nil || beforeCopy.Status != after.Status || beforeCopy.Reason != after.Reason) {

@@ -1,0 +1,346 @@
+// Package helm_test proves the Helm chart: it lints, its values schema
+// refuses bad values, its manifests are accepted by a real API server, and
+// its RBAC is enough for the operator (which runs here under the chart's
+// ServiceAccount) and no more than the operator declares.
+package helm_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/tenantops/identity-operator/internal/testenv"
+)
+
+var (
+	env   *testenv.Env
+	helm  string
+	chart string
+)
+
+const releaseNamespace = "identity-system"
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	root, err := testenv.RepoRoot()
+	if err == nil {
+		chart = filepath.Join(root, "charts", "identity-operator")
+		helm, err = helmBinary(root)
+	}
+	if err == nil {
+		env, err = testenv.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// helmBinary is $HELM, or what hack/helm.sh builds.
+func helmBinary(root string) (string, error) {
+	if h := os.Getenv("HELM"); h != "" {
+		return h, nil
+	}
+	cmd := exec.Command(filepath.Join(root, "hack", "helm.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+func runHelm(args ...string) (string, error) {
+	cmd := exec.Command(helm, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// everything turns on every optional part of the chart.
+var everything = []string{
+	"--set", "metrics.serviceMonitor.enabled=true",
+	"--set", "metrics.prometheusRule.enabled=true",
+	"--set", "smtpRelay.address=smtp.example.com:587",
+	"--set", "smtpRelay.username=operator",
+	"--set", "smtpRelay.passwordSecretRef.name=smtp-relay",
+}
+
+func render(t *testing.T, extra ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := append([]string{"template", "identity-operator", chart, "--namespace", releaseNamespace, "--kube-version", "1.36.0", "--include-crds"}, extra...)
+	out, err := runHelm(args...)
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, out)
+	}
+	decoder := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := decoder.Decode(&obj.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs
+			}
+			t.Fatal(err)
+		}
+		if len(obj.Object) > 0 {
+			objs = append(objs, obj)
+		}
+	}
+}
+
+func TestChartLints(t *testing.T) {
+	for name, args := range map[string][]string{"defaults": nil, "everything on": everything} {
+		t.Run(name, func(t *testing.T) {
+			out, err := runHelm(append([]string{"lint", "--strict", chart}, args...)...)
+			NewWithT(t).Expect(err).NotTo(HaveOccurred(), out)
+		})
+	}
+}
+
+func TestValuesSchemaRefusesBadValues(t *testing.T) {
+	tests := map[string]struct {
+		set, want string
+	}{
+		"a resync that is not a duration": {"resyncInterval=often", "resyncInterval"},
+		"an unknown log level":            {"logLevel=verbose", "logLevel"},
+		"a relay without a port":          {"smtpRelay.address=smtp.example.com", "address"},
+		"a misspelt key":                  {"resyncIntervall=1m", "resyncIntervall"},
+		"zero replicas":                   {"replicaCount=0", "replicaCount"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			out, err := runHelm("template", "x", chart, "--kube-version", "1.36.0", "--set", tt.set)
+			g.Expect(err).To(HaveOccurred(), "helm accepted %s", tt.set)
+			g.Expect(out).To(ContainSubstring(tt.want))
+		})
+	}
+}
+
+func TestRenderedChartIsAcceptedByTheAPIServer(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c := env.Client
+	// The Prometheus Operator's CRDs are not part of this chart; install
+	// minimal stand-ins so that its ServiceMonitor and PrometheusRule apply.
+	g.Expect(applyAll(ctx, c, monitoringCRDs(t))).To(Succeed())
+	ensureNamespace(t, c, releaseNamespace)
+
+	objs := render(t, everything...)
+	kinds := map[string]int{}
+	for _, o := range objs {
+		kinds[o.GetKind()]++
+	}
+	g.Expect(kinds).To(Equal(map[string]int{"CustomResourceDefinition": 4, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+		"Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1, "ServiceMonitor": 1, "PrometheusRule": 1}))
+	// The stand-in CRDs take a moment to be served.
+	g.Eventually(func() error { return applyAll(ctx, c, objs) }, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+}
+
+func TestChartRBACHasNoWildcardsAndReadsSecretsOnly(t *testing.T) {
+	g := NewWithT(t)
+	for _, o := range render(t) {
+		if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
+			continue
+		}
+		var role rbacv1.ClusterRole
+		g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &role)).To(Succeed())
+		g.Expect(role.Rules).NotTo(BeEmpty())
+		for _, rule := range role.Rules {
+			for _, field := range [][]string{rule.APIGroups, rule.Resources, rule.Verbs} {
+				g.Expect(field).NotTo(ContainElement("*"), "wildcard in %s: %+v", o.GetName(), rule)
+			}
+			for _, r := range rule.Resources {
+				if r == "secrets" || r == "configmaps" {
+					g.Expect(rule.Verbs).To(ConsistOf("get", "list", "watch"), "the operator must not write %s", r)
+				}
+			}
+		}
+	}
+}
+
+// TestOperatorRunsUnderTheChartsServiceAccount starts the operator with the
+// permissions the chart grants (impersonating its ServiceAccount, leader
+// election on, in the release namespace) and sees every kind reconciled.
+func TestOperatorRunsUnderTheChartsServiceAccount(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := env.Client
+	ensureNamespace(t, c, releaseNamespace)
+	var rbac []*unstructured.Unstructured
+	for _, o := range render(t) {
+		switch o.GetKind() {
+		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			rbac = append(rbac, o)
+		}
+	}
+	g.Expect(applyAll(ctx, c, rbac)).To(Succeed())
+
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + releaseNamespace + ":identity-operator"}
+	result := runOperatorAs(ctx, t, cfg)
+
+	// Every kind, reconciled under those permissions: a Tenant whose Secret
+	// is missing (reads Secrets, writes status and events), an EmailProvider
+	// waiting for it, and a PlatformMigration evaluated over the Tenants.
+	ns := "rbac-check"
+	ensureNamespace(t, c, ns)
+	g.Expect(applyAll(ctx, c, decode(t, `
+apiVersion: identity.tenantops.io/v1alpha1
+kind: Tenant
+metadata: {name: acme, namespace: rbac-check}
+spec:
+  domain: acme.identity.test
+  credentialsSecretRef: {name: acme-credentials}
+---
+apiVersion: identity.tenantops.io/v1alpha1
+kind: EmailProvider
+metadata: {name: acme-mail, namespace: rbac-check}
+spec:
+  tenantRef: {name: acme}
+  provider: custom
+  defaultFromAddress: no-reply@acme.example
+---
+apiVersion: identity.tenantops.io/v1alpha1
+kind: PlatformMigration
+metadata: {name: rbac-check}
+spec:
+  severity: Low
+  gracePeriodStart: "2016-03-22T00:00:00Z"
+  change: {flags: {change_pwd_flow_v1: false}}
+`))).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		for _, check := range []struct {
+			obj    client.Object
+			key    client.ObjectKey
+			reason string
+		}{
+			{&unstructured.Unstructured{Object: map[string]any{"apiVersion": "identity.tenantops.io/v1alpha1", "kind": "Tenant"}}, client.ObjectKey{Namespace: ns, Name: "acme"}, "CredentialsSecretNotFound"},
+			{&unstructured.Unstructured{Object: map[string]any{"apiVersion": "identity.tenantops.io/v1alpha1", "kind": "EmailProvider"}}, client.ObjectKey{Namespace: ns, Name: "acme-mail"}, "CredentialsSecretNotFound"},
+			{&unstructured.Unstructured{Object: map[string]any{"apiVersion": "identity.tenantops.io/v1alpha1", "kind": "PlatformMigration"}}, client.ObjectKey{Name: "rbac-check"}, "Evaluated"},
+		} {
+			g.Expect(c.Get(ctx, check.key, check.obj)).To(Succeed())
+			conds, _, _ := unstructured.NestedSlice(check.obj.(*unstructured.Unstructured).Object, "status", "conditions")
+			g.Expect(fmt.Sprint(conds)).To(ContainSubstring("reason:"+check.reason), "%s", check.key)
+		}
+		var events corev1.EventList
+		g.Expect(c.List(ctx, &events, client.InNamespace(ns))).To(Succeed())
+		g.Expect(events.Items).NotTo(BeEmpty(), "the operator could not record events")
+	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+
+	cancel()
+	g.Expect(<-result).To(Succeed(), "the operator failed under the chart's permissions")
+}
+
+// runOperatorAs runs every controller with cfg, with leader election in the
+// release namespace as the chart configures it.
+func runOperatorAs(ctx context.Context, t *testing.T, cfg *rest.Config) <-chan error {
+	t.Helper()
+	mgr, err := newManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan error, 1)
+	go func() { out <- mgr.Start(ctx) }()
+	return out
+}
+
+func newManager(cfg *rest.Config) (ctrl.Manager, error) {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  env.Scheme,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		LeaderElection:          true,
+		LeaderElectionID:        "identity-operator.identity.tenantops.io",
+		LeaderElectionNamespace: releaseNamespace,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mgr, setupControllers(mgr)
+}
+
+func ensureNamespace(t *testing.T, c client.Client, name string) {
+	t.Helper()
+	err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && client.IgnoreAlreadyExists(err) != nil {
+		t.Fatal(err)
+	}
+}
+
+// applyAll server-side applies every object, as `kubectl apply --server-side`.
+func applyAll(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) error {
+	for _, o := range objs {
+		o = o.DeepCopy()
+		o.SetManagedFields(nil)
+		if err := c.Patch(ctx, o, client.Apply, client.FieldOwner("helm-test"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("%s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+func decode(t *testing.T, manifest string) []*unstructured.Unstructured {
+	t.Helper()
+	decoder := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := decoder.Decode(&obj.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs
+			}
+			t.Fatal(err)
+		}
+		if len(obj.Object) > 0 {
+			objs = append(objs, obj)
+		}
+	}
+}
+
+func monitoringCRDs(t *testing.T) []*unstructured.Unstructured {
+	var docs []string
+	for _, k := range []struct{ kind, plural string }{{"ServiceMonitor", "servicemonitors"}, {"PrometheusRule", "prometheusrules"}} {
+		docs = append(docs, fmt.Sprintf(`
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: %[2]s.monitoring.coreos.com}
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: %[1]s, plural: %[2]s, listKind: %[1]sList, singular: %[3]s}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`, k.kind, k.plural, strings.ToLower(k.kind)))
+	}
+	return decode(t, strings.Join(docs, "---\n"))
+}
