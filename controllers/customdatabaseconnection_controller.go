@@ -245,6 +245,9 @@ func (r *CustomDatabaseConnectionReconciler) observe(ctx context.Context, api id
 		if !errors.Is(err, identity.ErrNotFound) {
 			return nil, classify(tenant, fmt.Sprintf("reading connection %q", name), err)
 		}
+		// Deleted outside the operator: made again below (or adopted, if a
+		// connection of that name exists now).
+		r.Recorder.Eventf(conn, corev1.EventTypeWarning, EventReasonDrift, "connection %s (%s) was deleted outside the operator", name, id)
 		conn.Status.ConnectionID = ""
 		conn.Status.Phase = identityv1alpha1.ConnectionPending
 	}
@@ -291,103 +294,6 @@ func connectionError(tenant *identityv1alpha1.Tenant, conn *identityv1alpha1.Cus
 		}
 	}
 	return classify(tenant, what, err)
-}
-
-// setScriptsValid records that the platform accepted the scripts sent.
-func setScriptsValid(conn *identityv1alpha1.CustomDatabaseConnection, desired *desiredConnection) {
-	keys := make([]string, 0, len(desired.scriptSources))
-	for _, s := range databaseScripts {
-		if _, ok := desired.scriptSources[s.key]; ok {
-			keys = append(keys, s.field)
-		}
-	}
-	meta.SetStatusCondition(&conn.Status.Conditions, metav1.Condition{Type: ConditionScriptsValid, Status: metav1.ConditionTrue,
-		Reason: ReasonScriptsAccepted, Message: "the platform accepted the scripts " + strings.Join(keys, ", "), ObservedGeneration: conn.Generation})
-}
-
-// connectionPhase is where the migration stands once the spec is applied.
-func connectionPhase(conn *identityv1alpha1.CustomDatabaseConnection) identityv1alpha1.ConnectionPhase {
-	switch {
-	case conn.Spec.CompleteMigration:
-		return identityv1alpha1.ConnectionCompleted
-	case conn.Spec.ImportMode:
-		return identityv1alpha1.ConnectionMigrating
-	default:
-		return identityv1alpha1.ConnectionActive
-	}
-}
-
-// recordCompletion sets MigrationCompleted, with an event the first time.
-func (r *CustomDatabaseConnectionReconciler) recordCompletion(conn *identityv1alpha1.CustomDatabaseConnection) {
-	if conn.Status.Phase != identityv1alpha1.ConnectionCompleted {
-		meta.RemoveStatusCondition(&conn.Status.Conditions, ConditionMigrationCompleted)
-		return
-	}
-	msg := fmt.Sprintf("login and getUser of %s find nobody: users already migrated log in as before, and the legacy store is no longer called",
-		conn.Spec.ConnectionName)
-	if !meta.IsStatusConditionTrue(conn.Status.Conditions, ConditionMigrationCompleted) {
-		r.Recorder.Event(conn, corev1.EventTypeNormal, EventReasonMigrationCompleted, msg)
-	}
-	meta.SetStatusCondition(&conn.Status.Conditions, metav1.Condition{Type: ConditionMigrationCompleted, Status: metav1.ConditionTrue,
-		Reason: ReasonLegacyStoreDisconnected, Message: msg, ObservedGeneration: conn.Generation})
-}
-
-// userCountInterval is the spec's counting cadence.
-func userCountInterval(conn *identityv1alpha1.CustomDatabaseConnection) time.Duration {
-	if d := conn.Spec.UserCountInterval; d != nil && d.Duration > 0 {
-		return d.Duration
-	}
-	return defaultUserCountInterval
-}
-
-// nextUserCount is when users are due to be counted again: at once when
-// they never were, otherwise one interval after the last count.
-func nextUserCount(last *metav1.Time, interval time.Duration) time.Time {
-	if last == nil {
-		return time.Time{}
-	}
-	return last.Add(interval)
-}
-
-// countUsers counts the connection's users when due (one API call), writes
-// the count and progress to status, and says how long until the next count.
-func (r *CustomDatabaseConnectionReconciler) countUsers(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant,
-	conn *identityv1alpha1.CustomDatabaseConnection) (time.Duration, error) {
-	interval := userCountInterval(conn)
-	now := r.Clock.Now()
-	if next := nextUserCount(conn.Status.LastUserCountTime, interval); now.Before(next) && conn.Status.UsersMigrated != nil {
-		conn.Status.Progress = migrationProgress(*conn.Status.UsersMigrated, conn.Spec.ExpectedUsers)
-		return next.Sub(now), nil
-	}
-	n, err := api.CountUsersInConnection(ctx, conn.Spec.ConnectionName)
-	if err != nil {
-		return 0, classify(tenant, fmt.Sprintf("counting the users of connection %q", conn.Spec.ConnectionName), err)
-	}
-	conn.Status.UsersMigrated = ptr.To(int64(n))
-	conn.Status.Progress = migrationProgress(int64(n), conn.Spec.ExpectedUsers)
-	conn.Status.LastUserCountTime = &metav1.Time{Time: now}
-	return interval, nil
-}
-
-// migrationProgress is "migrated/expected", or the count alone.
-func migrationProgress(migrated int64, expected *int64) string {
-	if expected == nil {
-		return fmt.Sprint(migrated)
-	}
-	return fmt.Sprintf("%d/%d", migrated, *expected)
-}
-
-// readyMessage says what the connection does now, for the Ready condition.
-func readyMessage(conn *identityv1alpha1.CustomDatabaseConnection) string {
-	name := conn.Spec.ConnectionName
-	switch conn.Status.Phase {
-	case identityv1alpha1.ConnectionCompleted:
-		return fmt.Sprintf("the migration of %s is completed (%s users migrated)", name, conn.Status.Progress)
-	case identityv1alpha1.ConnectionMigrating:
-		return fmt.Sprintf("%s migrates users from the legacy store as they log in (%s migrated)", name, conn.Status.Progress)
-	default:
-		return fmt.Sprintf("%s serves users from the legacy store through its scripts", name)
-	}
 }
 
 // desiredConnection is what the spec, its ConfigMaps and its Secret

@@ -406,6 +406,9 @@ func TestCustomDatabaseConnectionSteadyStateReadsOncePerResyncAndWritesNothing(t
 	f.emu.ResetRequests(domain)
 	time.Sleep(3 * resync)
 	requests := f.emu.Requests(domain)
+	t.Logf("steady state, 3 resyncs: %d GET of the connection, %d other reads, %d writes, %d token requests",
+		requests.Count("GET", "/api/v2/connections/{id}"), requests.ManagementReads()-requests.Count("GET", "/api/v2/connections/{id}"),
+		requests.ManagementWrites(), requests.Tokens())
 	f.g.Expect(requests.ManagementWrites()).To(BeZero())
 	f.g.Expect(requests.Count("GET", "/api/v2/connections/{id}")).To(BeNumerically("~", 3, 1), "one read of the connection per resync")
 	f.g.Expect(requests.Count("GET", "/api/v2/connections")).To(BeZero(), "the connection is read by id, not searched")
@@ -458,6 +461,46 @@ func TestCustomDatabaseConnectionAdoptsByNameKeepsUnmanagedOptionsAndCorrectsDri
 	f.g.Expect(configurationHolds(options, map[string]string{"LEGACY_URL": legacy.URL, "LEGACY_USER": legacyServiceUser, "LEGACY_PASSWORD": "service-pw-1"})).
 		To(BeTrue(), "the plain configuration was sent again")
 	f.g.Expect(f.login(domain, creds, "legacy-users", ann.Email, ann.Password)).To(Equal(http.StatusOK))
+}
+
+func TestCustomDatabaseConnectionDeletedOutsideTheOperatorIsMadeAgain(t *testing.T) {
+	f := newFixture(t)
+	legacy := startLegacyStore(t, "service-pw-1", ann)
+	domain, creds := f.tenant("acme", "")
+	f.apply(legacyConnection(legacy, "service-pw-1", ""))
+	conn := legacyUsersObject()
+	f.ready(conn)
+	first := conn.Status.ConnectionID
+	f.g.Expect(f.identityClient(domain, creds).DeleteConnection(context.Background(), first)).To(Succeed())
+
+	f.g.Eventually(func() any {
+		c, _ := f.emu.Connection(domain, "legacy-users")
+		return c["id"]
+	}, 15*time.Second, 200*time.Millisecond).Should(And(Not(BeNil()), Not(Equal(first))))
+	f.g.Eventually(func() []string { return f.events("legacy-users") }, 10*time.Second, 100*time.Millisecond).
+		Should(ContainElement(ContainSubstring("Warning DriftCorrected: connection legacy-users (" + first + ") was deleted outside the operator")))
+	f.ready(conn)
+	_, id := f.remoteConnection(domain)
+	f.g.Expect(conn.Status.ConnectionID).To(Equal(id))
+	f.g.Expect(f.login(domain, creds, "legacy-users", ann.Email, ann.Password)).To(Equal(http.StatusOK))
+}
+
+func TestCustomDatabaseConnectionWithoutImportModeIsActive(t *testing.T) {
+	f := newFixture(t)
+	legacy := startLegacyStore(t, "service-pw-1", ann)
+	domain, creds := f.tenant("acme", "")
+	f.apply(legacyScripts(legacyGetUserScript) + "---" + legacyConfiguration(legacy, "service-pw-1") + "---" +
+		strings.Replace(legacyConnectionSpec(""), "  importMode: true\n  expectedUsers: 3\n", "", 1))
+	conn := legacyUsersObject()
+	f.ready(conn)
+	f.g.Expect(f.row("customdatabaseconnections", "legacy-users")).To(And(HaveKeyWithValue("Phase", "Active"), HaveKeyWithValue("Migrated", "0")))
+	options, _ := f.remoteConnection(domain)
+	f.g.Expect(options).To(HaveKeyWithValue("import_mode", false))
+
+	// The legacy store stays the source of truth: every login calls it.
+	f.g.Expect(f.login(domain, creds, "legacy-users", ann.Email, ann.Password)).To(Equal(http.StatusOK))
+	f.g.Expect(f.login(domain, creds, "legacy-users", ann.Email, ann.Password)).To(Equal(http.StatusOK))
+	f.g.Expect(legacy.Calls()).To(Equal(2))
 }
 
 func TestCustomDatabaseConnectionPlatformRefusalWithUsersIsAStalledCondition(t *testing.T) {
