@@ -24,6 +24,7 @@ manifests: $(CONTROLLER_GEN) ## Write the CRDs and RBAC from the API types and k
 	@# The chart ships the same CRDs and grants the same rules.
 	@rm -f charts/identity-operator/crds/*.yaml && cp config/crd/bases/*.yaml charts/identity-operator/crds/
 	@cp config/rbac/role.yaml charts/identity-operator/files/role.yaml
+	@go run ./hack/apidocs config/crd/bases docs/api.md
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Write the deepcopy code of the API types.

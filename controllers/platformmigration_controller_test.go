@@ -112,6 +112,10 @@ func TestMigrationLifecycleFromScheduledToCompleted(t *testing.T) {
 	msg := f.condition(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "globex"}}, controllers.ConditionMigrationOverride, metav1.ConditionTrue, "FlagOverriddenByMigration")
 	f.g.Expect(msg).To(ContainSubstring("flags.change_pwd_flow_v1 is false, not true as declared, because " + name + " is enabled"))
 	f.g.Expect(f.clusterRow("platformmigrations", name)).To(HaveKeyWithValue("Phase", "Completed"))
+	for _, tenant := range []string{"acme", "globex", "newco"} {
+		f.g.Expect(f.events(tenant)).NotTo(ContainElement(HavePrefix("Warning DriftCorrected")),
+			"a change the migration asked for is not drift")
+	}
 
 	// What the change means for users: a password in the request is refused.
 	form := url.Values{"client_id": {globexCreds.ClientID}, "email": {"ann@globex.example"}, "connection": {"users"}, "password": {"Attacker-pw-1"}}

@@ -251,9 +251,13 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 	if err != nil {
 		return classify(tenant, "reading the tenant settings", err)
 	}
+	desired := hashOf(tenant.UID, struct {
+		Settings *identityv1alpha1.TenantSettings
+		Flags    map[string]bool
+	}{tenant.Spec.Settings, plan.flags})
 	patch, changed := settingsDiff(tenant.Spec.Settings, plan.flags, observed)
 	if !patch.IsEmpty() {
-		if alreadyApplied(tenant) {
+		if tenant.Status.LastSyncTime != nil && tenant.Status.AppliedHash == desired {
 			r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonDrift,
 				"restored values changed outside the operator: %s", strings.Join(changed, ", "))
 			log.FromContext(ctx).Info("correcting drift", "fields", changed)
@@ -269,13 +273,8 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 		}
 	}
 	tenant.Status.LastSyncTime = &metav1.Time{Time: r.Clock.Now()}
+	tenant.Status.AppliedHash = desired
 	return nil
-}
-
-// alreadyApplied reports whether this generation of the spec was applied
-// before: a difference found now was made outside the operator.
-func alreadyApplied(tenant *identityv1alpha1.Tenant) bool {
-	return tenant.Status.ObservedGeneration == tenant.Generation && tenant.Status.LastSyncTime != nil
 }
 
 // settingsDiff builds the patch that takes observed to the declared settings
@@ -400,7 +399,7 @@ func (r *TenantReconciler) syncResetEmail(ctx context.Context, api identity.Clie
 	default:
 		update, changed := templateDiff(want, current)
 		if len(changed) > 0 {
-			if alreadyApplied(tenant) && tenant.Status.ResetEmail != nil && tenant.Status.ResetEmail.AppliedHash == hash {
+			if tenant.Status.ResetEmail != nil && tenant.Status.ResetEmail.AppliedHash == hash {
 				r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonDrift,
 					"restored values of the reset_email template changed outside the operator: %s", strings.Join(changed, ", "))
 			}

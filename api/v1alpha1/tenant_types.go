@@ -268,6 +268,12 @@ type TenantStatus struct {
 	// LastSyncTime is when the tenant was last read and brought in line.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+	// AppliedHash fingerprints the settings and flags last applied (the
+	// Tenant's own merged with its migrations'). A difference found while it
+	// still matches is drift made outside the operator; a difference after
+	// it changed is simply the new desired state.
+	// +optional
+	AppliedHash string `json:"appliedHash,omitempty"`
 	// Flags are the managed flags with the values observed on the tenant
 	// (its own and those of enabled migrations).
 	// +optional
@@ -279,7 +285,7 @@ type TenantStatus struct {
 	Migrations []TenantMigrationStatus `json:"migrations,omitempty"`
 	// MigrationsPending counts the migrations not yet enabled on this tenant.
 	// +optional
-	MigrationsPending int32 `json:"migrationsPending,omitempty"`
+	MigrationsPending int32 `json:"migrationsPending"`
 	// RateLimit is the Management API budget last seen for this tenant.
 	// +optional
 	RateLimit *RateLimitStatus `json:"rateLimit,omitempty"`
