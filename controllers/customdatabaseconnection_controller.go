@@ -275,8 +275,8 @@ var scriptErrorRE = regexp.MustCompile(`options\.customScripts\.([a-z_]+) script
 
 // connectionError turns a refused create or update into a condition: a
 // script the platform rejects names the script and where it came from
-// (ScriptsValid=False, Stalled); other refusals, such as "This database
-// contains users", go through classify (PlatformRefused).
+// (ScriptsValid=False, Stalled); "This database contains users" says what
+// to do about it; other refusals go through classify (PlatformRefused).
 func connectionError(tenant *identityv1alpha1.Tenant, conn *identityv1alpha1.CustomDatabaseConnection, desired *desiredConnection, what string, err error) error {
 	var apiErr *identity.APIError
 	if errors.Is(err, identity.ErrInvalid) && errors.As(err, &apiErr) {
@@ -291,6 +291,11 @@ func connectionError(tenant *identityv1alpha1.Tenant, conn *identityv1alpha1.Cus
 			meta.SetStatusCondition(&conn.Status.Conditions, metav1.Condition{Type: ConditionScriptsValid, Status: metav1.ConditionFalse,
 				Reason: ReasonScriptInvalid, Message: msg, ObservedGeneration: conn.Generation})
 			return reconcile.Stalling(ReasonScriptInvalid, "%s", msg)
+		}
+		if strings.Contains(apiErr.Message, "contains users") {
+			return reconcile.Stalling(ReasonPlatformRefused,
+				"%s: the platform refused: %s: connection %s already holds users of its own, so it cannot become a custom database; choose another spec.connectionName",
+				what, apiErr.Message, conn.Spec.ConnectionName)
 		}
 	}
 	return classify(tenant, what, err)

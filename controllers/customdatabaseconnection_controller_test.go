@@ -516,7 +516,7 @@ func TestCustomDatabaseConnectionPlatformRefusalWithUsersIsAStalledCondition(t *
 	f.apply(legacyConnection(legacy, "service-pw-1", ""))
 	conn := legacyUsersObject()
 	msg := f.condition(conn, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonPlatformRefused)
-	f.g.Expect(msg).To(ContainSubstring("This database contains users"))
+	f.g.Expect(msg).To(And(ContainSubstring("This database contains users"), ContainSubstring("choose another spec.connectionName")))
 	f.condition(conn, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonPlatformRefused)
 	options, _ := f.remoteConnection(domain)
 	f.g.Expect(options).NotTo(HaveKey("enabledDatabaseCustomization"))
