@@ -222,20 +222,26 @@ func (f *fixture) confirmPasswordReset(domain, email, password string) {
 	f.g.Expect(resp.StatusCode).To(BeNumerically("<", 400))
 }
 
-// remoteConnection is the connection as the platform stores it, its
-// configuration in plain text.
+// remoteConnection is the connection as the platform stores it, without
+// its configuration (which the emulator gives in plain text: a failing
+// assertion would print it).
 func (f *fixture) remoteConnection(domain string) (options map[string]any, id string) {
 	f.t.Helper()
 	c, ok := f.emu.Connection(domain, "legacy-users")
 	f.g.Expect(ok).To(BeTrue(), "connection legacy-users does not exist on the tenant")
 	options, _ = c["options"].(map[string]any)
+	_, hasConfiguration := options["configuration"]
+	delete(options, "configuration")
+	options["configuration (not shown)"] = hasConfiguration
 	id, _ = c["id"].(string)
 	return options, id
 }
 
-// configurationHolds reports whether the platform holds exactly this plain
-// configuration, without printing it when it does not.
-func configurationHolds(options map[string]any, want map[string]string) bool {
+// remoteConfigurationIs reports whether the platform holds exactly this
+// plain configuration, without printing it when it does not.
+func (f *fixture) remoteConfigurationIs(domain string, want map[string]string) bool {
+	c, _ := f.emu.Connection(domain, "legacy-users")
+	options, _ := c["options"].(map[string]any)
 	got, _ := options["configuration"].(map[string]any)
 	if len(got) != len(want) {
 		return false
@@ -282,7 +288,7 @@ func TestCustomDatabaseConnectionMigratesUsersLazilyAndCountsThem(t *testing.T) 
 		HaveKeyWithValue("disable_signup", true),
 		HaveKeyWithValue("customScripts", map[string]any{"login": legacyLoginScript, "get_user": legacyGetUserScript}),
 	))
-	f.g.Expect(configurationHolds(options, map[string]string{"LEGACY_URL": legacy.URL, "LEGACY_USER": legacyServiceUser, "LEGACY_PASSWORD": "service-pw-1"})).
+	f.g.Expect(f.remoteConfigurationIs(domain, map[string]string{"LEGACY_URL": legacy.URL, "LEGACY_USER": legacyServiceUser, "LEGACY_PASSWORD": "service-pw-1"})).
 		To(BeTrue(), "the platform holds the Secret's values as the scripts' configuration")
 	f.g.Expect(f.row("customdatabaseconnections", "legacy-users")).To(And(
 		HaveKeyWithValue("Phase", "Migrating"), HaveKeyWithValue("Migrated", "0/3"), HaveKeyWithValue("Ready", "True")))
@@ -374,8 +380,7 @@ func TestCustomDatabaseConnectionRotatedConfigurationSecretReachesTheScripts(t *
 	f.g.Eventually(func() int { return f.login(domain, creds, "legacy-users", bob.Email, bob.Password) },
 		20*time.Second, 250*time.Millisecond).Should(Equal(http.StatusOK), "the rotated Secret reached the login script")
 	f.g.Expect(f.emu.CountUsers(domain, "legacy-users")).To(Equal(2))
-	options, _ := f.remoteConnection(domain)
-	f.g.Expect(configurationHolds(options, map[string]string{"LEGACY_URL": legacy.URL, "LEGACY_USER": legacyServiceUser, "LEGACY_PASSWORD": "service-pw-2"})).To(BeTrue())
+	f.g.Expect(f.remoteConfigurationIs(domain, map[string]string{"LEGACY_URL": legacy.URL, "LEGACY_USER": legacyServiceUser, "LEGACY_PASSWORD": "service-pw-2"})).To(BeTrue())
 
 	f.g.Eventually(func() string {
 		_ = k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "legacy-users"}, conn)
@@ -406,9 +411,10 @@ func TestCustomDatabaseConnectionSteadyStateReadsOncePerResyncAndWritesNothing(t
 	f.emu.ResetRequests(domain)
 	time.Sleep(3 * resync)
 	requests := f.emu.Requests(domain)
-	t.Logf("steady state, 3 resyncs: %d GET of the connection, %d other reads, %d writes, %d token requests",
-		requests.Count("GET", "/api/v2/connections/{id}"), requests.ManagementReads()-requests.Count("GET", "/api/v2/connections/{id}"),
-		requests.ManagementWrites(), requests.Tokens())
+	connectionReads, settingsReads := requests.Count("GET", "/api/v2/connections/{id}"), requests.Count("GET", "/api/v2/tenants/settings")
+	t.Logf("steady state, 3 resyncs: %d GET of the connection, %d GET of the tenant settings (Tenant controller), %d writes, %d token requests",
+		connectionReads, settingsReads, requests.ManagementWrites(), requests.Tokens())
+	f.g.Expect(requests.ManagementReads()).To(Equal(connectionReads+settingsReads), "the connection costs no other read")
 	f.g.Expect(requests.ManagementWrites()).To(BeZero())
 	f.g.Expect(requests.Count("GET", "/api/v2/connections/{id}")).To(BeNumerically("~", 3, 1), "one read of the connection per resync")
 	f.g.Expect(requests.Count("GET", "/api/v2/connections")).To(BeZero(), "the connection is read by id, not searched")
@@ -436,10 +442,13 @@ func TestCustomDatabaseConnectionAdoptsByNameKeepsUnmanagedOptionsAndCorrectsDri
 	f.g.Expect(err).NotTo(HaveOccurred())
 
 	f.apply(legacyScripts(legacyGetUserScript) + "---" + legacyConfiguration(legacy, "service-pw-1") + "---" +
-		strings.Replace(legacyConnectionSpec(""), "  passwordPolicy: {strength: fair, minLength: 10, history: 3, dictionary: true}\n", "", 1))
+		strings.Replace(legacyConnectionSpec(fmt.Sprintf("  enabledClients: [%q]\n", creds.ClientID)), "  passwordPolicy: {strength: fair, minLength: 10, history: 3, dictionary: true}\n", "", 1))
 	conn := legacyUsersObject()
 	f.ready(conn)
 	f.g.Expect(conn.Status.ConnectionID).To(Equal(existing.ID))
+	adopted, _ := f.emu.Connection(domain, "legacy-users")
+	f.g.Expect(adopted["display_name"]).To(Equal("Acme accounts"))
+	f.g.Expect(adopted["enabled_clients"]).To(Equal([]string{creds.ClientID}))
 	f.g.Eventually(func() []string { return f.events("legacy-users") }, 10*time.Second, 100*time.Millisecond).
 		Should(ContainElement(ContainSubstring("Normal Adopted: adopted the existing connection legacy-users")))
 	options, _ := f.remoteConnection(domain)
@@ -458,7 +467,7 @@ func TestCustomDatabaseConnectionAdoptsByNameKeepsUnmanagedOptionsAndCorrectsDri
 		Should(ContainElement(ContainSubstring("Warning DriftCorrected: restored values changed outside the operator: options.import_mode")))
 	options, _ = f.remoteConnection(domain)
 	f.g.Expect(options).To(And(HaveKeyWithValue("import_mode", true), HaveKeyWithValue("mfa", map[string]any{"active": true}), HaveKeyWithValue("passwordPolicy", "excellent")))
-	f.g.Expect(configurationHolds(options, map[string]string{"LEGACY_URL": legacy.URL, "LEGACY_USER": legacyServiceUser, "LEGACY_PASSWORD": "service-pw-1"})).
+	f.g.Expect(f.remoteConfigurationIs(domain, map[string]string{"LEGACY_URL": legacy.URL, "LEGACY_USER": legacyServiceUser, "LEGACY_PASSWORD": "service-pw-1"})).
 		To(BeTrue(), "the plain configuration was sent again")
 	f.g.Expect(f.login(domain, creds, "legacy-users", ann.Email, ann.Password)).To(Equal(http.StatusOK))
 }
