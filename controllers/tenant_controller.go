@@ -266,6 +266,7 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 			return classify(tenant, "updating the tenant settings", err)
 		}
 	}
+	tenant.Status.Settings = observedSettings(tenant.Spec.Settings, observed)
 	tenant.Status.Flags = map[string]bool{}
 	for flag := range plan.flags {
 		if v, ok := observed.Flags[flag]; ok {
@@ -337,6 +338,47 @@ func settingsDiff(spec *identityv1alpha1.TenantSettings, flags map[string]bool, 
 		}
 	}
 	return patch, changed
+}
+
+// observedSettings reports, for each setting the spec declares, the value
+// the tenant holds.
+func observedSettings(spec *identityv1alpha1.TenantSettings, observed *identity.TenantSettings) *identityv1alpha1.TenantSettings {
+	if spec == nil {
+		return nil
+	}
+	out := &identityv1alpha1.TenantSettings{}
+	str := func(declared *string, have string) *string {
+		if declared == nil {
+			return nil
+		}
+		return ptr.To(have)
+	}
+	hours := func(declared *int32, have *float64) *int32 {
+		if declared == nil || have == nil {
+			return nil
+		}
+		return ptr.To(int32(*have))
+	}
+	out.FriendlyName = str(spec.FriendlyName, observed.FriendlyName)
+	out.SupportEmail = str(spec.SupportEmail, observed.SupportEmail)
+	out.SupportURL = str(spec.SupportURL, observed.SupportURL)
+	out.PictureURL = str(spec.PictureURL, observed.PictureURL)
+	out.DefaultDirectory = str(spec.DefaultDirectory, observed.DefaultDirectory)
+	out.DefaultAudience = str(spec.DefaultAudience, observed.DefaultAudience)
+	out.SandboxVersion = str(spec.SandboxVersion, observed.SandboxVersion)
+	out.SessionLifetimeHours = hours(spec.SessionLifetimeHours, observed.SessionLifetime)
+	out.IdleSessionLifetimeHours = hours(spec.IdleSessionLifetimeHours, observed.IdleSessionLifetime)
+	if spec.EnabledLocales != nil {
+		out.EnabledLocales = append([]string{}, observed.EnabledLocales...)
+	}
+	if spec.ChangePassword != nil && observed.ChangePassword != nil {
+		out.ChangePassword = &identityv1alpha1.HostedPage{Enabled: ptr.Deref(observed.ChangePassword.Enabled, false), HTML: ptr.Deref(observed.ChangePassword.HTML, "")}
+	}
+	if spec.ErrorPage != nil && observed.ErrorPage != nil {
+		out.ErrorPage = &identityv1alpha1.ErrorPage{HTML: ptr.Deref(observed.ErrorPage.HTML, ""),
+			ShowLogLink: ptr.Deref(observed.ErrorPage.ShowLogLink, false), URL: ptr.Deref(observed.ErrorPage.URL, "")}
+	}
+	return out
 }
 
 // jsonEqual compares two values by their wire form.

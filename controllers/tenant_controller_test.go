@@ -44,6 +44,10 @@ flags:
 	f.g.Expect(flags).To(HaveKeyWithValue("enable_apis_section", true), "an undeclared flag was touched")
 	f.g.Expect(f.emu.Requests(domain).Count("PATCH", "/api/v2/tenants/settings")).To(Equal(1), "three flags and four settings are one PATCH")
 
+	f.g.Expect(tenant.Status.Settings).NotTo(BeNil())
+	f.g.Expect(*tenant.Status.Settings.FriendlyName).To(Equal("Acme"))
+	f.g.Expect(*tenant.Status.Settings.SessionLifetimeHours).To(BeNumerically("==", 168))
+	f.g.Expect(tenant.Status.Settings.SupportURL).To(BeNil(), "an undeclared setting is not reported as managed")
 	f.g.Expect(tenant.Status.Flags).To(Equal(map[string]bool{"enable_sso": true, "revoke_refresh_token_grant": false, "enable_public_signup_user_exists_error": true}))
 	f.g.Expect(tenant.Status.LastSyncTime).NotTo(BeNil())
 	f.g.Expect(tenant.Status.ObservedGeneration).To(Equal(tenant.Generation))

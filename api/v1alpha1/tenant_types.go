@@ -274,6 +274,10 @@ type TenantStatus struct {
 	// it changed is simply the new desired state.
 	// +optional
 	AppliedHash string `json:"appliedHash,omitempty"`
+	// Settings are the managed settings with the values observed on the
+	// tenant at the last sync (only those the spec declares).
+	// +optional
+	Settings *TenantSettings `json:"settings,omitempty"`
 	// Flags are the managed flags with the values observed on the tenant
 	// (its own and those of enabled migrations).
 	// +optional

@@ -1052,6 +1052,11 @@ func (in *TenantStatus) DeepCopyInto(out *TenantStatus) {
 		in, out := &in.LastSyncTime, &out.LastSyncTime
 		*out = (*in).DeepCopy()
 	}
+	if in.Settings != nil {
+		in, out := &in.Settings, &out.Settings
+		*out = new(TenantSettings)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.Flags != nil {
 		in, out := &in.Flags, &out.Flags
 		*out = make(map[string]bool, len(*in))
