@@ -538,15 +538,22 @@ func TestCustomDatabaseConnectionScriptProblemsAreConditionsNamingTheScript(t *t
 	f.ready(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}})
 	conn := legacyUsersObject()
 
-	// The ConfigMap is not there yet: nothing is sent.
-	f.apply(legacyConfiguration(legacy, "service-pw-1") + "---" + legacyConnectionSpec(""))
+	// Neither the ConfigMap nor the Secret is there yet: nothing is sent.
+	// A stalled object is retried only after an hour in these tests, so
+	// each step below is the watch of a ConfigMap or Secret at work.
+	f.apply(legacyConnectionSpec(""))
 	msg := f.condition(conn, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonScriptSourceNotFound)
 	f.g.Expect(msg).To(And(ContainSubstring(`ConfigMap "legacy-scripts"`), ContainSubstring("spec.scripts.login")))
+
+	// The scripts arrive, get_user with a syntax error; the Secret is missing.
+	f.apply(legacyScripts(strings.Replace(legacyGetUserScript, "function (err, response, body) {", "function (err, response, body {", 1)))
+	msg = f.condition(conn, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonConfigurationSecretNotFound)
+	f.g.Expect(msg).To(ContainSubstring(`Secret "legacy-service" (spec.configurationSecretRef) not found`))
 	f.g.Expect(f.emu.Requests(domain).Count("POST", "/api/v2/connections")).To(BeZero())
 
-	// A syntax error in get_user: the platform refuses it, and the
-	// condition names the script and the file it came from.
-	f.apply(legacyScripts(strings.Replace(legacyGetUserScript, "function (err, response, body) {", "function (err, response, body {", 1)))
+	// With the Secret, the platform refuses get_user, and the condition
+	// names the script and the file it came from.
+	f.apply(legacyConfiguration(legacy, "service-pw-1"))
 	msg = f.condition(conn, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonScriptInvalid)
 	f.g.Expect(msg).To(And(ContainSubstring("spec.scripts.getUser"), ContainSubstring("ConfigMap legacy-scripts, key get-user.js"),
 		ContainSubstring("Error in options.customScripts.get_user script")))
