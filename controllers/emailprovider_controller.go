@@ -48,33 +48,13 @@ type EmailProviderReconciler struct {
 
 // Reconcile runs one pass for an EmailProvider.
 func (r *EmailProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	provider := &identityv1alpha1.EmailProvider{}
-	if err := r.Get(ctx, req.NamespacedName, provider); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	patcher := reconcile.NewStatusPatcher(r.Client, provider)
-
-	if reconcile.IsPaused(provider) {
-		return ctrl.Result{}, patcher.Patch(ctx, provider)
-	}
-	if !provider.DeletionTimestamp.IsZero() {
-		err := r.reconcileDelete(ctx, provider)
-		if err == nil {
-			return ctrl.Result{}, nil
-		}
-		result, err := r.Summarizer.Summarize(provider, reconcile.Success{}, err)
-		return result, errors.Join(err, patcher.Patch(ctx, provider))
-	}
-	if _, err := reconcile.AddFinalizer(ctx, r.Client, provider, identityv1alpha1.Finalizer); err != nil {
-		return ctrl.Result{}, err
-	}
-
-	err := r.reconcileProvider(ctx, provider)
-	result, err := r.Summarizer.Summarize(provider, reconcile.Success{
-		Reason: ReasonProviderSynced, RequeueAfter: r.ResyncInterval,
-		Message: fmt.Sprintf("%s sends email through %s", provider.Spec.TenantRef.Name, provider.Spec.Provider),
-	}, err)
-	return result, errors.Join(err, patcher.Patch(ctx, provider))
+	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.EmailProvider{}, reconcile.Steps[*identityv1alpha1.EmailProvider]{
+		Apply: func(ctx context.Context, p *identityv1alpha1.EmailProvider) (reconcile.Success, error) {
+			return reconcile.Success{Reason: ReasonProviderSynced, RequeueAfter: r.ResyncInterval,
+				Message: fmt.Sprintf("%s sends email through %s", p.Spec.TenantRef.Name, p.Spec.Provider)}, r.reconcileProvider(ctx, p)
+		},
+		Delete: r.reconcileDelete,
+	})
 }
 
 // reconcileProvider creates the provider, or updates what differs from the

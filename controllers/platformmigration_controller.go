@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -61,28 +60,14 @@ type PlatformMigrationReconciler struct {
 	ResyncInterval time.Duration
 }
 
-// Reconcile runs one pass for a PlatformMigration.
+// Reconcile runs one pass for a PlatformMigration. A migration owns nothing
+// on the tenants, so it has no finalizer: once it is deleted the flags it
+// set stay, and Tenants simply stop merging them.
 func (r *PlatformMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	m := &identityv1alpha1.PlatformMigration{}
-	if err := r.Get(ctx, req.NamespacedName, m); err != nil {
-		if client.IgnoreNotFound(err) == nil {
-			r.Metrics.forget(req.Name)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	patcher := reconcile.NewStatusPatcher(r.Client, m)
-	if reconcile.IsPaused(m) {
-		return ctrl.Result{}, patcher.Patch(ctx, m)
-	}
-	if !m.DeletionTimestamp.IsZero() {
-		// A migration owns nothing on the tenants: the flags it set stay,
-		// and Tenants simply stop merging them.
-		return ctrl.Result{}, nil
-	}
-
-	success, err := r.reconcileMigration(ctx, m)
-	result, err := r.Summarizer.Summarize(m, success, err)
-	return result, errors.Join(err, patcher.Patch(ctx, m))
+	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.PlatformMigration{}, reconcile.Steps[*identityv1alpha1.PlatformMigration]{
+		Apply: r.reconcileMigration,
+		Gone:  func(req ctrl.Request) { r.Metrics.forget(req.Name) },
+	})
 }
 
 // tenantOutcome is one selected tenant's state as reported.

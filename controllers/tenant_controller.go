@@ -63,30 +63,9 @@ type TenantReconciler struct {
 
 // Reconcile runs one pass for a Tenant.
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	tenant := &identityv1alpha1.Tenant{}
-	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	patcher := reconcile.NewStatusPatcher(r.Client, tenant)
-
-	if reconcile.IsPaused(tenant) {
-		return ctrl.Result{}, patcher.Patch(ctx, tenant)
-	}
-	if !tenant.DeletionTimestamp.IsZero() {
-		err := r.reconcileDelete(ctx, tenant)
-		if err == nil {
-			return ctrl.Result{}, nil
-		}
-		result, err := r.Summarizer.Summarize(tenant, reconcile.Success{}, err)
-		return result, errors.Join(err, patcher.Patch(ctx, tenant))
-	}
-	if _, err := reconcile.AddFinalizer(ctx, r.Client, tenant, identityv1alpha1.Finalizer); err != nil {
-		return ctrl.Result{}, err
-	}
-
-	success, err := r.reconcileTenant(ctx, tenant)
-	result, err := r.Summarizer.Summarize(tenant, success, err)
-	return result, errors.Join(err, patcher.Patch(ctx, tenant))
+	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.Tenant{}, reconcile.Steps[*identityv1alpha1.Tenant]{
+		Apply: r.reconcileTenant, Delete: r.reconcileDelete,
+	})
 }
 
 // reconcileTenant brings the tenant in line, step by step.

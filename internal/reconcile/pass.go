@@ -1,0 +1,63 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+)
+
+// Steps are what a reconciler does in a pass; the rest is Pass.
+type Steps[T Object] struct {
+	// Apply brings the remote state in line with the spec, step by step.
+	Apply func(ctx context.Context, obj T) (Success, error)
+	// Delete applies the deletion policy and, when done, releases the
+	// finalizer. Nil for a kind that owns nothing remote: it gets no
+	// finalizer.
+	Delete func(ctx context.Context, obj T) error
+	// Gone, when set, is told that the object no longer exists (to drop
+	// what was kept for it, such as metrics).
+	Gone func(req ctrl.Request)
+}
+
+// Pass is the skeleton every reconciler of this operator shares: get the
+// object; snapshot it for one status patch at the end; if paused, say so
+// and stop; if being deleted, apply the deletion policy; otherwise hold the
+// finalizer and run Apply; then summarize the outcome into conditions and
+// patch status (only when it changed).
+func Pass[T Object](ctx context.Context, c client.Client, s Summarizer, req ctrl.Request, obj T, steps Steps[T]) (ctrl.Result, error) {
+	if err := c.Get(ctx, req.NamespacedName, obj); err != nil {
+		if client.IgnoreNotFound(err) == nil && steps.Gone != nil {
+			steps.Gone(req)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	patcher := NewStatusPatcher(c, obj)
+
+	if IsPaused(obj) {
+		return ctrl.Result{}, patcher.Patch(ctx, obj)
+	}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		if steps.Delete == nil {
+			return ctrl.Result{}, nil
+		}
+		err := steps.Delete(ctx, obj)
+		if err == nil {
+			return ctrl.Result{}, nil
+		}
+		result, err := s.Summarize(obj, Success{}, err)
+		return result, errors.Join(err, patcher.Patch(ctx, obj))
+	}
+	if steps.Delete != nil {
+		if _, err := AddFinalizer(ctx, c, obj, identityv1alpha1.Finalizer); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	success, err := steps.Apply(ctx, obj)
+	result, err := s.Summarize(obj, success, err)
+	return result, errors.Join(err, patcher.Patch(ctx, obj))
+}
