@@ -498,13 +498,25 @@ func TestCustomDatabaseConnectionWithoutImportModeIsActive(t *testing.T) {
 	f := newFixture(t)
 	legacy := startLegacyStore(t, "service-pw-1", ann)
 	domain, creds := f.tenant("acme", "")
-	f.apply(legacyScripts(legacyGetUserScript) + "---" + legacyConfiguration(legacy, "service-pw-1") + "---" +
-		strings.Replace(legacyConnectionSpec(""), "  importMode: true\n  expectedUsers: 3\n", "", 1))
+	// Scripts inline this time.
+	f.apply(legacyConfiguration(legacy, "service-pw-1") + fmt.Sprintf(`---
+apiVersion: identity.tenantops.io/v1alpha1
+kind: CustomDatabaseConnection
+metadata: {name: legacy-users}
+spec:
+  tenantRef: {name: acme}
+  connectionName: legacy-users
+  scripts:
+    login: {inline: %q}
+    getUser: {inline: %q}
+  configurationSecretRef: {name: legacy-service}
+`, legacyLoginScript, legacyGetUserScript))
 	conn := legacyUsersObject()
 	f.ready(conn)
 	f.g.Expect(f.row("customdatabaseconnections", "legacy-users")).To(And(HaveKeyWithValue("Phase", "Active"), HaveKeyWithValue("Migrated", "0")))
 	options, _ := f.remoteConnection(domain)
-	f.g.Expect(options).To(HaveKeyWithValue("import_mode", false))
+	f.g.Expect(options).To(And(HaveKeyWithValue("import_mode", false),
+		HaveKeyWithValue("customScripts", map[string]any{"login": legacyLoginScript, "get_user": legacyGetUserScript})))
 
 	// The legacy store stays the source of truth: every login calls it.
 	f.g.Expect(f.login(domain, creds, "legacy-users", ann.Email, ann.Password)).To(Equal(http.StatusOK))
