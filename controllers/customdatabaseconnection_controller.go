@@ -116,30 +116,8 @@ type CustomDatabaseConnectionReconciler struct {
 
 // Reconcile runs one pass for a CustomDatabaseConnection.
 func (r *CustomDatabaseConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	conn := &identityv1alpha1.CustomDatabaseConnection{}
-	if err := r.Get(ctx, req.NamespacedName, conn); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	patcher := reconcile.NewStatusPatcher(r.Client, conn)
-
-	if reconcile.IsPaused(conn) {
-		return ctrl.Result{}, patcher.Patch(ctx, conn)
-	}
-	if !conn.DeletionTimestamp.IsZero() {
-		err := r.reconcileDelete(ctx, conn)
-		if err == nil {
-			return ctrl.Result{}, nil
-		}
-		result, err := r.Summarizer.Summarize(conn, reconcile.Success{}, err)
-		return result, errors.Join(err, patcher.Patch(ctx, conn))
-	}
-	if _, err := reconcile.AddFinalizer(ctx, r.Client, conn, identityv1alpha1.Finalizer); err != nil {
-		return ctrl.Result{}, err
-	}
-
-	success, err := r.reconcileConnection(ctx, conn)
-	result, err := r.Summarizer.Summarize(conn, success, err)
-	return result, errors.Join(err, patcher.Patch(ctx, conn))
+	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.CustomDatabaseConnection{},
+		reconcile.Steps[*identityv1alpha1.CustomDatabaseConnection]{Apply: r.reconcileConnection, Delete: r.reconcileDelete})
 }
 
 // reconcileConnection creates, adopts or updates the connection, then
