@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -254,17 +255,23 @@ func (f *fixture) apply(manifest string) {
 		ctx := context.Background()
 		err := k8s.Create(ctx, obj.DeepCopy())
 		if apierrors.IsAlreadyExists(err) {
-			current := &unstructured.Unstructured{}
-			current.SetGroupVersionKind(obj.GroupVersionKind())
-			f.g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), current)).To(Succeed())
-			for _, field := range []string{"spec", "data", "stringData"} {
-				if v, ok := obj.Object[field]; ok {
-					current.Object[field] = v
+			// The operator writes the object too (finalizer, status): retry
+			// the read-modify-write on a conflict, as kubectl apply does.
+			err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				current := &unstructured.Unstructured{}
+				current.SetGroupVersionKind(obj.GroupVersionKind())
+				if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), current); err != nil {
+					return err
 				}
-			}
-			current.SetAnnotations(obj.GetAnnotations())
-			current.SetLabels(obj.GetLabels())
-			err = k8s.Update(ctx, current)
+				for _, field := range []string{"spec", "data", "stringData"} {
+					if v, ok := obj.Object[field]; ok {
+						current.Object[field] = v
+					}
+				}
+				current.SetAnnotations(obj.GetAnnotations())
+				current.SetLabels(obj.GetLabels())
+				return k8s.Update(ctx, current)
+			})
 		}
 		f.g.Expect(err).NotTo(HaveOccurred(), "applying %s %s", obj.GetKind(), obj.GetName())
 	}
