@@ -34,8 +34,8 @@ func kindOf(obj Object) string {
 
 // recordReadiness exports obj's Ready condition.
 func recordReadiness(obj Object) {
+	forgetReadiness(kindOf(obj), obj.GetNamespace(), obj.GetName())
 	labels := prometheus.Labels{"kind": kindOf(obj), "namespace": obj.GetNamespace(), "name": obj.GetName()}
-	readyGauge.DeletePartialMatch(labels)
 	ready := meta.FindStatusCondition(obj.GetConditions(), identityv1alpha1.ConditionReady)
 	if ready == nil {
 		return
@@ -49,6 +49,6 @@ func recordReadiness(obj Object) {
 }
 
 // forgetReadiness drops the series of an object that is gone.
-func forgetReadiness(obj Object) {
-	readyGauge.DeletePartialMatch(prometheus.Labels{"kind": kindOf(obj), "namespace": obj.GetNamespace(), "name": obj.GetName()})
+func forgetReadiness(kind, namespace, name string) {
+	readyGauge.DeletePartialMatch(prometheus.Labels{"kind": kind, "namespace": namespace, "name": name})
 }

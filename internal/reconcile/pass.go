@@ -30,8 +30,11 @@ type Steps[T Object] struct {
 // patch status (only when it changed).
 func Pass[T Object](ctx context.Context, c client.Client, s Summarizer, req ctrl.Request, obj T, steps Steps[T]) (ctrl.Result, error) {
 	if err := c.Get(ctx, req.NamespacedName, obj); err != nil {
-		if client.IgnoreNotFound(err) == nil && steps.Gone != nil {
-			steps.Gone(req)
+		if client.IgnoreNotFound(err) == nil {
+			forgetReadiness(kindOf(obj), req.Namespace, req.Name)
+			if steps.Gone != nil {
+				steps.Gone(req)
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

@@ -60,8 +60,5 @@ func RemoveFinalizer(ctx context.Context, c client.Client, obj client.Object, fi
 	}
 	before := obj.DeepCopyObject().(client.Object)
 	controllerutil.RemoveFinalizer(obj, finalizer)
-	if o, ok := obj.(Object); ok {
-		forgetReadiness(o)
-	}
 	return client.IgnoreNotFound(c.Patch(ctx, obj, client.MergeFrom(before), FieldOwner))
 }
