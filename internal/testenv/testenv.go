@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -33,11 +34,25 @@ type Env struct {
 	Scheme *runtime.Scheme
 
 	env *envtest.Environment
+	// certDir is the API server's fixed certificate directory when it can
+	// be restarted, removed by Stop.
+	certDir string
+}
+
+// Options change how the control plane starts.
+type Options struct {
+	// RestartableAPIServer keeps the API server's certificates in a fixed
+	// directory so that RestartAPIServer brings it back with the same
+	// address, CA and users: clients keep working across the restart.
+	RestartableAPIServer bool
 }
 
 // Start brings up kube-apiserver and etcd and installs the CRDs from
 // config/crd/bases. Call Stop when done.
-func Start() (*Env, error) {
+func Start() (*Env, error) { return StartWith(Options{}) }
+
+// StartWith is Start with options.
+func StartWith(opts Options) (*Env, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -61,8 +76,20 @@ func Start() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
 	}
+	var certDir string
+	if opts.RestartableAPIServer {
+		// envtest forgets a directory it made itself when the API server
+		// stops, and a new one means a new CA; a directory of our own keeps.
+		if certDir, err = os.MkdirTemp("", "envtest-apiserver-"); err != nil {
+			return nil, err
+		}
+		env.ControlPlane.APIServer = &envtest.APIServer{CertDir: certDir}
+	}
 	cfg, err := env.Start()
 	if err != nil {
+		if certDir != "" {
+			_ = os.RemoveAll(certDir)
+		}
 		return nil, fmt.Errorf("starting the envtest control plane from %s: %w", assets, err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
@@ -70,11 +97,35 @@ func Start() (*Env, error) {
 		_ = env.Stop()
 		return nil, err
 	}
-	return &Env{Config: cfg, Client: c, Scheme: scheme, env: env}, nil
+	return &Env{Config: cfg, Client: c, Scheme: scheme, env: env, certDir: certDir}, nil
 }
 
 // Stop shuts the control plane down.
-func (e *Env) Stop() error { return e.env.Stop() }
+func (e *Env) Stop() error {
+	err := e.env.Stop()
+	if e.certDir != "" {
+		err = errors.Join(err, os.RemoveAll(e.certDir))
+	}
+	return err
+}
+
+// RestartAPIServer stops kube-apiserver, waits down, and starts it again on
+// the same address with the same certificates; etcd keeps running, so no
+// object is lost. It needs Options.RestartableAPIServer.
+func (e *Env) RestartAPIServer(down time.Duration) error {
+	if e.certDir == "" {
+		return errors.New("testenv: the API server was not started restartable")
+	}
+	apiServer := e.env.ControlPlane.APIServer
+	if err := apiServer.Stop(); err != nil {
+		return fmt.Errorf("stopping kube-apiserver: %w", err)
+	}
+	time.Sleep(down)
+	if err := apiServer.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w", err)
+	}
+	return nil
+}
 
 // Assets returns the directory holding kube-apiserver and etcd:
 // KUBEBUILDER_ASSETS when set, otherwise what hack/envtest.sh builds or finds.

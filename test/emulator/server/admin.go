@@ -91,6 +91,20 @@ func (s *Server) Connection(domain, name string) (map[string]any, error) {
 	return v, nil
 }
 
+// ConnectionNames lists the names of a tenant's connections in creation
+// order, one entry per connection: a name twice is a duplicate.
+func (s *Server) ConnectionNames(domain string) ([]string, error) {
+	cs, _, err := s.store.Q().Connections(domain, store.ConnectionFilter{}, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(cs))
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return names, nil
+}
+
 // CountUsers counts a connection's users in the platform's store.
 func (s *Server) CountUsers(domain, connection string) (int, error) {
 	return s.store.Q().CountUsers(domain, connection)

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// operatorProcess is the operator binary running beside the benchmark, so
+// that its memory and CPU are its own: the emulator, the API server and
+// etcd are other processes (the emulator lives in the benchmark's).
+type operatorProcess struct {
+	cmd         *exec.Cmd
+	metricsAddr string
+	logPath     string
+
+	mu                     sync.Mutex
+	peakRSS, peakHeapInuse int64 // bytes
+	stop                   chan struct{}
+	done                   chan struct{}
+	exited                 chan struct{}
+}
+
+// startOperator runs binary with the kubeconfig and flags, logging to
+// logPath, and samples its memory every 250 ms until stopped.
+func startOperator(binary, kubeconfig, logPath, metricsAddr string, args ...string) (*operatorProcess, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(binary, append([]string{
+		"--metrics-bind-address=" + metricsAddr,
+		"--health-probe-bind-address=0",
+	}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	p := &operatorProcess{cmd: cmd, metricsAddr: metricsAddr, logPath: logPath, stop: make(chan struct{}), done: make(chan struct{}), exited: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			p.sample()
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	go func() { _ = cmd.Wait(); logFile.Close(); close(p.exited) }()
+	return p, nil
+}
+
+func (p *operatorProcess) sample() {
+	rss := procStatusKB(p.cmd.Process.Pid, "VmHWM:") * 1024
+	heap := int64(0)
+	if m, err := p.metrics(); err == nil {
+		heap = int64(metricValue(m, "go_memstats_heap_inuse_bytes"))
+	}
+	p.mu.Lock()
+	p.peakRSS = max(p.peakRSS, rss)
+	p.peakHeapInuse = max(p.peakHeapInuse, heap)
+	p.mu.Unlock()
+}
+
+// peaks are the highest resident set (the kernel's VmHWM) and the highest
+// Go heap in use seen in the 250 ms samples.
+func (p *operatorProcess) peaks() (rss, heapInuse int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peakRSS, p.peakHeapInuse
+}
+
+// cpuSeconds is the user plus system CPU time the process used so far.
+func (p *operatorProcess) cpuSeconds() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) in ")".
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // USER_HZ is 100 on Linux
+}
+
+// metrics is the operator's Prometheus text exposition.
+func (p *operatorProcess) metrics() (string, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + p.metricsAddr + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// close stops the operator (SIGTERM, then a kill after 10 s).
+func (p *operatorProcess) close() {
+	close(p.stop)
+	<-p.done
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+func procStatusKB(pid int, field string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if strings.HasPrefix(s.Text(), field) {
+			v, _ := strconv.ParseInt(strings.Fields(s.Text())[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// metricValue sums the samples of a metric (all label sets) in a text
+// exposition; labels filters them by substring (e.g. `code="429"`).
+func metricValue(exposition, name string, labels ...string) float64 {
+	total := 0.0
+	for _, line := range strings.Split(exposition, "\n") {
+		if strings.HasPrefix(line, "#") || !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(rest, l)
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			total += v
+		}
+	}
+	return total
+}
