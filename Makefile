@@ -55,6 +55,18 @@ helm: ## Build helm from the Go module proxy into bin/ (first run ~3 min).
 test: verify-generated vet envtest helm ## Run every test against a real kube-apiserver and the emulator.
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" HELM="$$(hack/helm.sh)" go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: test-reliability
+test-reliability: envtest ## Run the reliability suite at full size (faults, restarts, bad input, secrets; ~15 min on 2 cores).
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" RELIABILITY=full go test -count=1 -timeout 60m -v ./test/reliability/
+
+BENCH_TENANTS ?= 100 1000
+.PHONY: bench
+bench: envtest ## Print the benchmark figures: emulator throughput, then scale, steady state and deadline at 100 and 1,000 tenants (~15 min).
+	go run ./test/bench -scenario emulator
+	@for n in $(BENCH_TENANTS); do \
+		KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./test/bench -scenario all -tenants $$n -resync 10s -deadline-in 30s || exit 1; \
+	done
+
 .PHONY: run
 run: ## Run the operator: against your cluster if a kube context is set, else on the embedded default (control plane + emulator + samples).
 	go run ./hack/devenv $(RUN_ARGS)

@@ -1,0 +1,93 @@
+package reliability
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/test/workload"
+)
+
+// Under 20% 5xx with added latency, bursts of 429s, replies lost after the
+// platform acted, and a window where the platform answers nothing but 5xx,
+// every resource converges with exactly one remote object and every change
+// made during the trouble is on the platform at the end.
+func TestFaultsConvergeWithoutDuplicatesOrLostChanges(t *testing.T) {
+	f := newFixture(t)
+	var tenants []workload.Tenant
+	for i := 0; i < run.faultTenants; i++ {
+		tenants = append(tenants, f.tenant(i, map[string]bool{"enable_apis_section": true}))
+	}
+	defaults := f.defaultConnections(tenants[0].Domain)
+
+	// Trouble from the first call on: 20% 5xx, 50 ms latency, and 5% of
+	// the calls carried out but their reply lost (a create retried then
+	// meets its own object).
+	f.emu.SetFaults(0.20, 50*time.Millisecond)
+	f.emu.SetLostReplies(0.05)
+	start := time.Now()
+	for _, tn := range tenants {
+		f.create(tn.All()...)
+	}
+
+	// 429 bursts: half the tenants drop to a burst of 2 at 1/s for 10 s,
+	// twice, while the objects are being created.
+	for round := 0; round < 2; round++ {
+		for i, tn := range tenants {
+			if i%2 == round%2 {
+				f.emu.SetRateLimit(tn.Domain, 2, 1)
+			}
+		}
+		time.Sleep(10 * time.Second)
+		for _, tn := range tenants {
+			f.emu.SetRateLimit(tn.Domain, 50, 15)
+		}
+	}
+
+	// Changes declared while the platform is in trouble: two more flags on
+	// every Tenant, a new configuration value on every connection.
+	for i := range tenants {
+		tn := &tenants[i]
+		tn.Flags = map[string]bool{"enable_apis_section": true, "enable_public_signup_user_exists_error": true, "no_disclose_enterprise_connections": true}
+		obj := &identityv1alpha1.Tenant{}
+		f.g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: tn.Name}, obj)).To(Succeed())
+		obj.Spec.Flags = tn.Flags
+		f.g.Expect(k8s.Update(context.Background(), obj)).To(Succeed())
+		tn.Secrets.Configuration["LEGACY_REGION"] = "eu-" + tn.Name
+		secret := tn.ConnectionObjects()[0]
+		f.g.Expect(k8s.Update(context.Background(), secret)).To(Succeed())
+	}
+
+	// The platform down: every request answered 5xx, then an emulator
+	// restart (connections cut), then the 20% again.
+	f.emu.SetFaults(1.0, 0)
+	time.Sleep(run.downFor)
+	f.emu.Restart()
+	f.emu.SetFaults(0.20, 50*time.Millisecond)
+	f.emu.SetLostReplies(0.05)
+
+	took := f.allReady(3*len(tenants), run.convergeTimeout)
+	faults, rateLimited := f.log.Faults(), f.log.Status(429)
+	f.emu.SetFaults(0, 0)
+	f.emu.SetLostReplies(0)
+	// One more resync with no faults: whatever is wrong stays wrong.
+	time.Sleep(2 * resync)
+	r := f.checkRemote(tenants, defaults)
+
+	figure(t, "%d resources (%d Tenants, %d EmailProviders, %d CustomDatabaseConnections); %d requests answered with an injected fault (20%% 5xx and 5%% lost replies, %s when down for %s), %d answered 429; all Ready %s after the platform came back (%s after the first create)",
+		3*len(tenants), len(tenants), len(tenants), len(tenants), faults, "100%", run.downFor, rateLimited, took.Round(time.Second), time.Since(start).Round(time.Second))
+	figure(t, "remote objects: %d connections for %d CustomDatabaseConnections, %d providers for %d EmailProviders; duplicates %d, missing %d, lost changes %d",
+		r.connections, len(tenants), r.providers, len(tenants), r.duplicates, r.missing, r.lost)
+	f.g.Expect(faults).To(BeNumerically(">", 0), "no fault was injected: the test proves nothing")
+	f.g.Expect(r.duplicates).To(BeZero())
+	f.g.Expect(r.missing).To(BeZero())
+	f.g.Expect(r.lost).To(BeZero())
+	f.g.Expect(r.connections).To(Equal(len(tenants)))
+	f.g.Expect(r.providers).To(Equal(len(tenants)))
+	f.g.Expect(operator.running()).To(BeTrue(), "the operator exited")
+}

@@ -1,0 +1,172 @@
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+)
+
+// A run with distinctive secret values, through success, rotation, wrong
+// credentials and faults: none of them shows in any line the operator
+// logged, any event, any object's status or any metric.
+func TestSecretsNeverShowInLogsEventsStatusOrMetrics(t *testing.T) {
+	f := newFixture(t)
+	mark := func(what string) string { return fmt.Sprintf("S3CRET-%s-%s-q7Zk", what, f.ns) }
+	var needles []string
+
+	a := f.tenant(0, map[string]bool{"enable_apis_section": true})
+	a.Secrets.SMTPPassword = mark("smtp-pass")
+	a.Secrets.Configuration = map[string]string{"LEGACY_TOKEN": mark("config-token"), "LEGACY_PASSWORD": mark("config-password")}
+	f.create(a.All()...)
+	needles = append(needles, a.Secrets.ClientSecret, a.Secrets.SMTPPassword, a.Secrets.Configuration["LEGACY_TOKEN"], a.Secrets.Configuration["LEGACY_PASSWORD"])
+
+	// A SendGrid provider: an API key.
+	b := f.tenant(1, nil)
+	f.create(b.TenantObjects()...)
+	apiKey := mark("sendgrid-api-key")
+	needles = append(needles, b.Secrets.ClientSecret, apiKey)
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "sendgrid"}, StringData: map[string]string{"api_key": apiKey}},
+		&identityv1alpha1.EmailProvider{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "b-mail"},
+			Spec: identityv1alpha1.EmailProviderSpec{TenantRef: identityv1alpha1.TenantReference{Name: b.Name}, Provider: "sendgrid",
+				DefaultFromAddress: "no-reply@" + b.Domain, CredentialsSecretRef: &identityv1alpha1.LocalObjectReference{Name: "sendgrid"}}})
+
+	// Wrong credentials that look like a secret.
+	c := f.tenant(2, nil)
+	c.Secrets.ClientSecret = mark("wrong-client-secret")
+	needles = append(needles, c.Secrets.ClientSecret)
+	f.create(c.TenantObjects()...)
+
+	f.emu.SetFaults(0.2, 0)
+	f.allReadyExcept(6, c.Name, run.convergeTimeout)
+
+	// Rotation: new values travel; the old ones and the new ones must stay
+	// out of sight.
+	a.Secrets.SMTPPassword = mark("smtp-pass-rotated")
+	a.Secrets.Configuration["LEGACY_TOKEN"] = mark("config-token-rotated")
+	needles = append(needles, a.Secrets.SMTPPassword, a.Secrets.Configuration["LEGACY_TOKEN"])
+	for _, obj := range []client.Object{a.ProviderObjects()[0], a.ConnectionObjects()[0]} {
+		f.g.Expect(k8s.Update(context.Background(), obj)).To(Succeed())
+	}
+	f.g.Eventually(func() any {
+		p, _ := f.emu.EmailProvider(a.Domain)
+		creds, _ := p["credentials"].(map[string]any)
+		return creds["smtp_pass"]
+	}, time.Minute, time.Second).Should(Equal(a.Secrets.SMTPPassword), "the rotated SMTP password never reached the platform")
+	f.g.Eventually(func() any {
+		conn, _ := f.emu.Connection(a.Domain, a.ConnectionName())
+		opts, _ := conn["options"].(map[string]any)
+		conf, _ := opts["configuration"].(map[string]any)
+		return conf["LEGACY_TOKEN"]
+	}, time.Minute, time.Second).Should(Equal(a.Secrets.Configuration["LEGACY_TOKEN"]), "the rotated configuration never reached the platform")
+	f.emu.SetFaults(0, 0)
+	time.Sleep(2 * resync)
+
+	// Where to look.
+	haystacks := map[string]string{"log": logs.String(), "events": f.eventsText(), "status": f.statusText(), "metrics": metricsText(t)}
+	// The search can fail: the values are in the Secrets.
+	secrets := &corev1.SecretList{}
+	f.g.Expect(k8s.List(context.Background(), secrets, client.InNamespace(f.ns))).To(Succeed())
+	inSecrets := 0
+	for _, n := range needles {
+		for _, s := range secrets.Items {
+			for _, v := range s.Data {
+				if strings.Contains(string(v), n) {
+					inSecrets++
+				}
+			}
+		}
+	}
+	f.g.Expect(inSecrets).To(BeNumerically(">=", len(needles)-2), "the needles are not the Secrets' values") // two were rotated away
+	found := 0
+	for where, text := range haystacks {
+		f.g.Expect(text).NotTo(BeEmpty(), "nothing to search in %s", where)
+		for _, n := range needles {
+			if strings.Contains(text, n) {
+				found++
+				t.Errorf("a secret value (%d characters) is in the %s", len(n), where) // never the value itself
+			}
+		}
+	}
+	figure(t, "%d distinctive secret values (client secrets, SMTP passwords, connection configuration, a SendGrid API key, rotated values) searched in %d log lines, %d bytes of events, %d bytes of status, %d metric lines: %d found",
+		len(needles), strings.Count(haystacks["log"], "\n"), len(haystacks["events"]), len(haystacks["status"]), strings.Count(haystacks["metrics"], "\n"), found)
+}
+
+// allReadyExcept waits until want objects other than the Tenant named
+// except are Ready=True.
+func (f *fixture) allReadyExcept(want int, except string, timeout time.Duration) {
+	f.t.Helper()
+	f.g.Eventually(func(g Gomega) {
+		n := 0
+		f.each(g, func(obj conditioned) {
+			if obj.GetName() == except {
+				return
+			}
+			for _, c := range obj.GetConditions() {
+				if c.Type == identityv1alpha1.ConditionReady && c.Status == metav1.ConditionTrue {
+					n++
+				}
+			}
+		})
+		g.Expect(n).To(Equal(want))
+	}, timeout, time.Second).Should(Succeed())
+}
+
+// eventsText is every event of the namespace, all fields.
+func (f *fixture) eventsText() string {
+	list := &corev1.EventList{}
+	f.g.Expect(k8s.List(context.Background(), list, client.InNamespace(f.ns))).To(Succeed())
+	b, err := json.Marshal(list.Items)
+	f.g.Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
+// statusText is the status of every object of the operator's kinds.
+func (f *fixture) statusText() string {
+	var out []any
+	f.each(f.g, func(obj conditioned) {
+		switch o := obj.(type) {
+		case *identityv1alpha1.Tenant:
+			out = append(out, o.Status)
+		case *identityv1alpha1.EmailProvider:
+			out = append(out, o.Status)
+		case *identityv1alpha1.CustomDatabaseConnection:
+			out = append(out, o.Status)
+		}
+	})
+	migrations := &identityv1alpha1.PlatformMigrationList{}
+	f.g.Expect(k8s.List(context.Background(), migrations)).To(Succeed())
+	for _, m := range migrations.Items {
+		out = append(out, m.Status)
+	}
+	b, err := json.Marshal(out)
+	f.g.Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
+// metricsText is the Prometheus text exposition of controller-runtime's
+// registry (controller, workqueue, REST client and identity client metrics)
+// and of the running operator's migration metrics.
+func metricsText(t *testing.T) string {
+	h := promhttp.HandlerFor(prometheus.Gatherers{ctrlmetrics.Registry, operator.registry}, promhttp.HandlerOpts{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("metrics: %d", rec.Code)
+	}
+	return rec.Body.String()
+}
