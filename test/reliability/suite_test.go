@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -84,7 +85,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("RELIABILITY") == "full" {
 		run = full
 	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.Level(zapcore.Level(-10))))
+	// Every log line of the operator, client-go's (klog) included, at every
+	// verbosity, goes to logs, which the secrets test searches.
+	logger := zap.New(zap.WriteTo(logs), zap.Level(zapcore.Level(-10)))
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
 	var err error
 	if env, err = testenv.StartWith(testenv.Options{RestartableAPIServer: true}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
