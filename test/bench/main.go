@@ -60,6 +60,7 @@ type options struct {
 	resyncs     int
 	deadlineIn  time.Duration
 	timeout     time.Duration
+	operatorEnv string
 }
 
 func main() {
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&o.resyncs, "resyncs", 10, "resyncs the steady-state scenario watches")
 	flag.DurationVar(&o.deadlineIn, "deadline-in", 25*time.Second, "how far ahead of the migration's creation its mandatory date is")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "the whole run stops after this")
+	flag.StringVar(&o.operatorEnv, "operator-env", "", "extra environment of the operator process, NAME=VALUE[,NAME=VALUE] (e.g. GOMEMLIMIT=140MiB)")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -109,8 +111,8 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("unknown scenario %q", o.scenario)
 	}
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, memTotal())
-	fmt.Printf("run: scenario %s, %d tenants, operator --concurrency=%d --resync-interval=%s, emulator limit burst %d refill %g/s per tenant (Management API; the Authentication API has its own bucket)\n",
-		o.scenario, o.tenants, o.concurrency, o.resync, server.DefaultRateLimit.Burst, server.DefaultRateLimit.PerSecond)
+	fmt.Printf("run: scenario %s, %d tenants, operator %s--concurrency=%d --resync-interval=%s, emulator limit burst %d refill %g/s per tenant (Management API; the Authentication API has its own bucket)\n",
+		o.scenario, o.tenants, strings.ReplaceAll(o.operatorEnv+" ", ",", " "), o.concurrency, o.resync, server.DefaultRateLimit.Burst, server.DefaultRateLimit.PerSecond)
 
 	dir, err := os.MkdirTemp("", "identity-bench-")
 	if err != nil {
@@ -182,7 +184,11 @@ func (b *bench) startOperator(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	b.op, err = startOperator(binary, kubeconfigPath, filepath.Join(dir, "operator.log"), metricsAddr,
+	var env []string
+	if b.o.operatorEnv != "" {
+		env = strings.Split(b.o.operatorEnv, ",")
+	}
+	b.op, err = startOperator(binary, kubeconfigPath, env, filepath.Join(dir, "operator.log"), metricsAddr,
 		fmt.Sprintf("--concurrency=%d", b.o.concurrency), "--resync-interval="+b.o.resync.String(),
 		"--stalled-retry-interval=1h")
 	if err != nil {

@@ -28,9 +28,9 @@ type operatorProcess struct {
 	exited                 chan struct{}
 }
 
-// startOperator runs binary with the kubeconfig and flags, logging to
+// startOperator runs binary with the kubeconfig, extra environment and flags, logging to
 // logPath, and samples its memory every 250 ms until stopped.
-func startOperator(binary, kubeconfig, logPath, metricsAddr string, args ...string) (*operatorProcess, error) {
+func startOperator(binary, kubeconfig string, env []string, logPath, metricsAddr string, args ...string) (*operatorProcess, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func startOperator(binary, kubeconfig, logPath, metricsAddr string, args ...stri
 		"--metrics-bind-address=" + metricsAddr,
 		"--health-probe-bind-address=0",
 	}, args...)...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

@@ -69,8 +69,17 @@ func TestEveryInvalidManifestIsRefused(t *testing.T) {
 		} else {
 			t.Errorf("%s: not refused as invalid: %v", filepath.Base(path), err)
 		}
+		// Gone before the next file, which may reuse the names: the
+		// operator releases its finalizer first.
 		for _, obj := range objs {
 			_ = k8s.Delete(context.Background(), obj)
+		}
+		for _, obj := range objs {
+			g.Eventually(func() bool {
+				current := &unstructured.Unstructured{}
+				current.SetGroupVersionKind(obj.GroupVersionKind())
+				return apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), current))
+			}, time.Minute, 100*time.Millisecond).Should(BeTrue(), "%s: %s was not released", filepath.Base(path), obj.GetName())
 		}
 	}
 	figure(t, "%d of %d invalid manifests refused by the API server; the operator still running: %v", refused, len(files), operator.running())
