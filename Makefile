@@ -56,7 +56,7 @@ test: verify-generated vet envtest helm ## Run every test against a real kube-ap
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" HELM="$$(hack/helm.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-reliability
-test-reliability: envtest ## Run the reliability suite at full size (faults, restarts, bad input, secrets; ~15 min on 2 cores).
+test-reliability: envtest ## Run the reliability suite at full size (faults, restarts, bad input, secrets; ~7 min on 2 cores).
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" RELIABILITY=full go test -count=1 -timeout 60m -v ./test/reliability/
 
 BENCH_TENANTS ?= 100 1000
