@@ -21,6 +21,7 @@ import (
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/memlimit"
 	"github.com/tenantops/identity-operator/internal/reminder"
 )
 
@@ -53,6 +54,9 @@ func main() {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&logOptions)))
 	log := ctrl.Log.WithName("setup")
+	if soft := memlimit.Set(0.9); soft > 0 {
+		log.Info("soft memory limit set from the container's", "GOMEMLIMIT", soft)
+	}
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
