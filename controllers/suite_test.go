@@ -1,9 +1,7 @@
 package controllers_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -237,18 +234,9 @@ func (f *fixture) cleanup(ns *corev1.Namespace) {
 // namespace, like `kubectl apply -f`.
 func (f *fixture) apply(manifest string) {
 	f.t.Helper()
-	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(manifest)), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		if err := decoder.Decode(&obj.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			f.t.Fatal(err)
-		}
-		if len(obj.Object) == 0 {
-			continue
-		}
+	objs, err := testenv.DecodeManifests([]byte(manifest))
+	f.g.Expect(err).NotTo(HaveOccurred())
+	for _, obj := range objs {
 		if obj.GetKind() != "PlatformMigration" {
 			obj.SetNamespace(f.ns)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,7 +18,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tenantops/identity-operator/internal/testenv"
@@ -201,18 +199,11 @@ func applyFile(ctx context.Context, c client.Client, path string) error {
 	if err != nil {
 		return err
 	}
-	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		if err := decoder.Decode(&obj.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if len(obj.Object) == 0 {
-			continue
-		}
+	objs, err := testenv.DecodeManifests(data)
+	if err != nil {
+		return err
+	}
+	for _, obj := range objs {
 		if obj.GetKind() != "PlatformMigration" {
 			obj.SetNamespace(namespace)
 		}
@@ -220,6 +211,7 @@ func applyFile(ctx context.Context, c client.Client, path string) error {
 			return err
 		}
 	}
+	return nil
 }
 
 // applyObject creates obj, or leaves the one already there (a fresh control
