@@ -105,7 +105,7 @@ const (
 // on the spec's own, slower cadence.
 type CustomDatabaseConnectionReconciler struct {
 	client.Client
-	// Reader reads ConfigMaps and Secrets uncached.
+	// Reader reads the referenced ConfigMaps and Secrets (see contentReader).
 	Reader         client.Reader
 	Access         *TenantAccess
 	Clock          clock.PassiveClock
@@ -297,7 +297,7 @@ type desiredConnection struct {
 }
 
 // desiredConnection builds the connection the spec declares, reading the
-// scripts' ConfigMaps and the configuration Secret uncached.
+// scripts' ConfigMaps and the configuration Secret (see contentReader).
 func (r *CustomDatabaseConnectionReconciler) desiredConnection(ctx context.Context, conn *identityv1alpha1.CustomDatabaseConnection) (*desiredConnection, error) {
 	spec := &conn.Spec
 	d := &desiredConnection{Options: map[string]any{"enabledDatabaseCustomization": true}, scriptSources: map[string]string{}}
@@ -554,7 +554,7 @@ func (r *CustomDatabaseConnectionReconciler) reconcileDelete(ctx context.Context
 
 // SetupWithManager registers the reconciler; it watches its Tenants (to
 // start once one appears), and the ConfigMaps of its scripts and the Secret
-// of its configuration (metadata only: contents are read uncached).
+// of its configuration (metadata only: contents are read through contentReader).
 func (r *CustomDatabaseConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(context.Background(), &identityv1alpha1.CustomDatabaseConnection{}, indexScriptConfigMap, func(obj client.Object) []string {

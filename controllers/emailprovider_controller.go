@@ -38,7 +38,7 @@ const (
 // Secret changes.
 type EmailProviderReconciler struct {
 	client.Client
-	// Reader reads Secrets uncached.
+	// Reader reads the credentials Secret (see contentReader).
 	Reader         client.Reader
 	Access         *TenantAccess
 	Clock          clock.PassiveClock

@@ -80,7 +80,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 
-	access := &TenantAccess{Reader: mgr.GetAPIReader(), Pool: opts.Pool}
+	contents := newContentReader(mgr.GetClient(), mgr.GetAPIReader())
+	access := &TenantAccess{Reader: contents, Pool: opts.Pool}
 	summarizer := func(name string) reconcile.Summarizer {
 		return reconcile.Summarizer{Recorder: mgr.GetEventRecorderFor(name), StalledRetry: opts.StalledRetry}
 	}
@@ -100,14 +101,14 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	providers := &EmailProviderReconciler{
-		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Access: access, Clock: opts.Clock,
+		Client: mgr.GetClient(), Reader: contents, Access: access, Clock: opts.Clock,
 		Summarizer: summarizer("emailprovider-controller"), ResyncInterval: opts.ResyncInterval,
 	}
 	if err := providers.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	connections := &CustomDatabaseConnectionReconciler{
-		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Access: access, Clock: opts.Clock,
+		Client: mgr.GetClient(), Reader: contents, Access: access, Clock: opts.Clock,
 		Recorder: mgr.GetEventRecorderFor("customdatabaseconnection-controller"), Summarizer: summarizer("customdatabaseconnection-controller"),
 		ResyncInterval: opts.ResyncInterval,
 	}

@@ -37,12 +37,12 @@ const (
 )
 
 // TenantAccess turns a Tenant into an identity client. It reads the
-// credentials Secret and CA bundle in the Tenant's own namespace, uncached
-// (the operator does not keep every Secret of the cluster in memory), and
-// takes the client from the shared pool so a tenant's token, connections
-// and rate-limit budget outlive a reconcile.
+// credentials Secret and CA bundle in the Tenant's own namespace (through
+// contentReader: only referenced Secrets are held, and re-read when they
+// change), and takes the client from the shared pool so a tenant's token,
+// connections and rate-limit budget outlive a reconcile.
 type TenantAccess struct {
-	// Reader reads Secrets and ConfigMaps straight from the API server.
+	// Reader reads the referenced Secrets and ConfigMaps.
 	Reader client.Reader
 	// Pool holds one identity client per tenant.
 	Pool *identity.Pool

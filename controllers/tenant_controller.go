@@ -577,7 +577,7 @@ func dependentsOf(ctx context.Context, c client.Client, tenant *identityv1alpha1
 
 // SetupWithManager registers the reconciler and what it watches: its Tenants;
 // the Secrets and ConfigMaps they reference (metadata only: contents are
-// read uncached when needed); PlatformMigrations, which can change every
+// read through contentReader); PlatformMigrations, which can change every
 // tenant's flags; and the EmailProviders and CustomDatabaseConnections that
 // reference a Tenant (readiness checks, and deletion order).
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
