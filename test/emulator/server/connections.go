@@ -218,12 +218,8 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authorize(w, r, "create:connections"); !ok {
 		return
 	}
-	body, ok := readObject(w, r)
+	body, ok := readFields(w, r, createConnectionFields)
 	if !ok {
-		return
-	}
-	if k := unknownField(body, createConnectionFields); k != "" {
-		invalidBody(w, "'Additional properties not allowed: "+k+"'")
 		return
 	}
 	name, _ := body["name"].(string)
@@ -336,12 +332,8 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authorize(w, r, "update:connections"); !ok {
 		return
 	}
-	body, ok := readObject(w, r)
+	body, ok := readFields(w, r, patchConnectionFields)
 	if !ok {
-		return
-	}
-	if k := unknownField(body, patchConnectionFields); k != "" {
-		invalidBody(w, "'Additional properties not allowed: "+k+"'")
 		return
 	}
 	domain := tenantOf(r)

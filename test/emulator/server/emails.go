@@ -124,12 +124,8 @@ func (s *Server) createEmailProvider(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authorize(w, r, "create:email_provider"); !ok {
 		return
 	}
-	body, ok := readObject(w, r)
+	body, ok := readFields(w, r, providerFields)
 	if !ok {
-		return
-	}
-	if k := unknownField(body, providerFields); k != "" {
-		invalidBody(w, "'Additional properties not allowed: "+k+"'")
 		return
 	}
 	if _, has := body["name"]; !has {
@@ -175,12 +171,8 @@ func (s *Server) patchEmailProvider(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authorize(w, r, "update:email_provider"); !ok {
 		return
 	}
-	body, ok := readObject(w, r)
+	body, ok := readFields(w, r, providerFields)
 	if !ok {
-		return
-	}
-	if k := unknownField(body, providerFields); k != "" {
-		invalidBody(w, "'Additional properties not allowed: "+k+"'")
 		return
 	}
 	domain := tenantOf(r)

@@ -79,6 +79,20 @@ func readObject(w http.ResponseWriter, r *http.Request) (map[string]any, bool) {
 	return normalizeNumbers(m).(map[string]any), true
 }
 
+// readFields is readObject for a body whose keys must be among allowed: the
+// first other key is answered with the platform's 400.
+func readFields(w http.ResponseWriter, r *http.Request, allowed []string) (map[string]any, bool) {
+	body, ok := readObject(w, r)
+	if !ok {
+		return nil, false
+	}
+	if k := unknownField(body, allowed); k != "" {
+		invalidBody(w, "'Additional properties not allowed: "+k+"'")
+		return nil, false
+	}
+	return body, true
+}
+
 // normalizeNumbers turns json.Number into int64 when integral, else float64,
 // so stored documents answer integers as integers.
 func normalizeNumbers(v any) any {
