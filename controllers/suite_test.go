@@ -20,9 +20,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/controllers"
@@ -44,8 +42,8 @@ var (
 	clock = &shiftedClock{}
 	// mailer relays reminder emails to the SMTP listener of the running test.
 	mailer = &switchMailer{}
-	// operator is the running manager; restartOperator replaces it.
-	operator *runningManager
+	// operator is the running operator; restartOperator replaces it.
+	operator *testenv.Operator
 )
 
 // resync is short so that drift and steady-state tests see several resyncs.
@@ -65,46 +63,25 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	operator.stop()
+	stopOperator()
 	_ = env.Stop()
 	os.Exit(code)
 }
 
-// runningManager is one operator process: a manager with every controller.
-type runningManager struct {
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startOperator() (*runningManager, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
+// startOperator starts the operator as every test of this package runs it.
+func startOperator() (*testenv.Operator, error) {
+	return env.StartOperator(nil, ctrl.Options{}, controllers.Options{
+		Clock:          clock,
+		Pool:           identity.NewPool(identity.Options{}),
+		ResyncInterval: resync,
+		StalledRetry:   time.Hour,
+		Mailer:         mailer,
 	})
-	if err == nil {
-		err = controllers.Setup(ctx, mgr, controllers.Options{
-			Clock:          clock,
-			Pool:           identity.NewPool(identity.Options{}),
-			ResyncInterval: resync,
-			StalledRetry:   time.Hour,
-			Mailer:         mailer,
-		})
-	}
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	r := &runningManager{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- mgr.Start(ctx) }()
-	return r, nil
 }
 
-func (r *runningManager) stop() {
-	r.cancel()
-	if err := <-r.done; err != nil {
+// stopOperator stops it, reporting a manager that failed.
+func stopOperator() {
+	if err := operator.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 	}
 }
@@ -113,7 +90,7 @@ func (r *runningManager) stop() {
 // new pod would; between the two, fn runs (nil: nothing).
 func restartOperator(t *testing.T, between func()) {
 	t.Helper()
-	operator.stop()
+	stopOperator()
 	if between != nil {
 		between()
 	}

@@ -26,8 +26,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/tenantops/identity-operator/controllers"
+	"github.com/tenantops/identity-operator/internal/identity"
 	"github.com/tenantops/identity-operator/internal/testenv"
 )
 
@@ -187,7 +188,7 @@ func TestOperatorRunsUnderTheChartsServiceAccount(t *testing.T) {
 
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + releaseNamespace + ":identity-operator"}
-	result := runOperatorAs(ctx, t, cfg)
+	operator := runOperatorAs(t, cfg)
 
 	// Every kind, reconciled under those permissions: a Tenant whose Secret
 	// is missing (reads Secrets, writes status and events), an EmailProvider
@@ -238,36 +239,22 @@ spec:
 		g.Expect(events.Items).NotTo(BeEmpty(), "the operator could not record events")
 	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
 
-	cancel()
-	g.Expect(<-result).To(Succeed(), "the operator failed under the chart's permissions")
+	g.Expect(operator.Stop()).To(Succeed(), "the operator failed under the chart's permissions")
 }
 
 // runOperatorAs runs every controller with cfg, with leader election in the
 // release namespace as the chart configures it.
-func runOperatorAs(ctx context.Context, t *testing.T, cfg *rest.Config) <-chan error {
+func runOperatorAs(t *testing.T, cfg *rest.Config) *testenv.Operator {
 	t.Helper()
-	mgr, err := newManager(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan error, 1)
-	go func() { out <- mgr.Start(ctx) }()
-	return out
-}
-
-func newManager(cfg *rest.Config) (ctrl.Manager, error) {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  env.Scheme,
-		Metrics:                 metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:  "0",
+	o, err := env.StartOperator(cfg, ctrl.Options{
 		LeaderElection:          true,
 		LeaderElectionID:        "identity-operator.identity.tenantops.io",
 		LeaderElectionNamespace: releaseNamespace,
-	})
+	}, controllers.Options{Pool: identity.NewPool(identity.Options{})})
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	return mgr, setupControllers(mgr)
+	return o
 }
 
 func ensureNamespace(t *testing.T, c client.Client, name string) {

@@ -78,8 +78,8 @@ func TestEveryInvalidManifestIsRefused(t *testing.T) {
 			}, time.Minute, 100*time.Millisecond).Should(BeTrue(), "%s: %s was not released", filepath.Base(path), obj.GetName())
 		}
 	}
-	figure(t, "%d of %d invalid manifests refused by the API server; the operator still running: %v", refused, len(files), operator.running())
-	g.Expect(operator.running()).To(BeTrue())
+	figure(t, "%d of %d invalid manifests refused by the API server; the operator still running: %v", refused, len(files), operator.Running())
+	g.Expect(operator.Running()).To(BeTrue())
 	// Objects of the stage that the operator finalized are released.
 	g.Eventually(func() int {
 		list := &identityv1alpha1.TenantList{}
@@ -199,5 +199,5 @@ func TestBadInputIsAClearConditionWithoutAHotLoop(t *testing.T) {
 		}
 		seen[c.domain] = true
 	}
-	f.g.Expect(operator.running()).To(BeTrue(), "the operator exited")
+	f.g.Expect(operator.Running()).To(BeTrue(), "the operator exited")
 }

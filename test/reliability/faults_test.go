@@ -89,5 +89,5 @@ func TestFaultsConvergeWithoutDuplicatesOrLostChanges(t *testing.T) {
 	f.g.Expect(r.lost).To(BeZero())
 	f.g.Expect(r.connections).To(Equal(len(tenants)))
 	f.g.Expect(r.providers).To(Equal(len(tenants)))
-	f.g.Expect(operator.running()).To(BeTrue(), "the operator exited")
+	f.g.Expect(operator.Running()).To(BeTrue(), "the operator exited")
 }

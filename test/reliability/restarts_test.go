@@ -101,8 +101,8 @@ func TestAPIServerRestartIsSurvivedWithoutAnOperatorRestart(t *testing.T) {
 	f.g.Eventually(func() int { return f.checkRemote(tenants, defaults).lost }, time.Minute, time.Second).Should(BeZero())
 	r := f.checkRemote(tenants, defaults)
 	figure(t, "kube-apiserver stopped for %s and started again; a change declared after it reached all %d tenants %s after the restart, the operator still the same instance: %v; duplicates %d, missing %d, lost %d",
-		run.apiServerDownFor, len(tenants), time.Since(restarted).Round(time.Second), operator == same && operator.running(), r.duplicates, r.missing, r.lost)
+		run.apiServerDownFor, len(tenants), time.Since(restarted).Round(time.Second), operator == same && operator.Running(), r.duplicates, r.missing, r.lost)
 	f.g.Expect(operator).To(BeIdenticalTo(same))
-	f.g.Expect(operator.running()).To(BeTrue(), "the operator exited when the API server went away")
+	f.g.Expect(operator.Running()).To(BeTrue(), "the operator exited when the API server went away")
 	f.g.Expect(r.duplicates + r.missing).To(BeZero())
 }

@@ -39,7 +39,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/controllers"
@@ -123,61 +122,35 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// runningOperator is one operator "process": a manager with every
-// controller, its own migration metrics registry, and its exit.
+// runningOperator is one operator "process", with the registry its
+// migration metrics go to (the secrets test reads every metric line).
 type runningOperator struct {
-	cancel   context.CancelFunc
-	done     chan error
+	*testenv.Operator
 	registry *prometheus.Registry
 }
 
 func startOperator() (*runningOperator, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// As main.go: --concurrency 10. Names repeat across restarts in
-		// one process.
-		Controller: config.Controller{MaxConcurrentReconciles: 10, SkipNameValidation: ptrTo(true)},
+	registry := prometheus.NewRegistry()
+	o, err := env.StartOperator(nil, ctrl.Options{
+		// As main.go: --concurrency 10.
+		Controller: config.Controller{MaxConcurrentReconciles: 10},
+	}, controllers.Options{
+		Pool:            identity.NewPool(identity.Options{Metrics: identity.DefaultMetrics()}),
+		ResyncInterval:  resync,
+		StalledRetry:    time.Hour,
+		MetricsRegistry: registry,
 	})
-	r := &runningOperator{cancel: cancel, done: make(chan error, 1), registry: prometheus.NewRegistry()}
-	if err == nil {
-		err = controllers.Setup(ctx, mgr, controllers.Options{
-			Pool:            identity.NewPool(identity.Options{Metrics: identity.DefaultMetrics()}),
-			ResyncInterval:  resync,
-			StalledRetry:    time.Hour,
-			MetricsRegistry: r.registry,
-		})
-	}
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	go func() { r.done <- mgr.Start(ctx) }()
-	return r, nil
+	return &runningOperator{Operator: o, registry: registry}, nil
 }
 
-// stop kills the operator: its context ends at once, whatever it was doing.
 func (r *runningOperator) stop() {
-	r.cancel()
-	if err := <-r.done; err != nil {
+	if err := r.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 	}
 }
-
-// running reports whether the manager is still running (it did not exit).
-func (r *runningOperator) running() bool {
-	select {
-	case err := <-r.done:
-		r.done <- err
-		return false
-	default:
-		return true
-	}
-}
-
-func ptrTo[T any](v T) *T { return &v }
 
 // fixture is one test's namespace, emulator (Auth0-like limits) and
 // request log.
