@@ -85,7 +85,7 @@ func (r *PlatformMigrationReconciler) reconcileMigration(ctx context.Context, m 
 	if err != nil {
 		return reconcile.Success{}, err
 	}
-	r.writeStatus(m, outcomes, now)
+	r.writeStatus(ctx, m, outcomes, now)
 
 	nextReminder, err := r.remind(ctx, m, outcomes, now)
 	if err != nil {
@@ -178,7 +178,7 @@ func reportedState(tenant *identityv1alpha1.Tenant, name string) *identityv1alph
 
 // writeStatus records phase, deadline, counts, progress and the bounded
 // list of tenants that still need attention.
-func (r *PlatformMigrationReconciler) writeStatus(m *identityv1alpha1.PlatformMigration, outcomes []tenantOutcome, now time.Time) {
+func (r *PlatformMigrationReconciler) writeStatus(ctx context.Context, m *identityv1alpha1.PlatformMigration, outcomes []tenantOutcome, now time.Time) {
 	counts := identityv1alpha1.MigrationTenantCounts{Selected: int32(len(outcomes))}
 	attention := []identityv1alpha1.TenantAttention{}
 	for _, o := range outcomes {
@@ -221,7 +221,7 @@ func (r *PlatformMigrationReconciler) writeStatus(m *identityv1alpha1.PlatformMi
 			"the mandatory date %s has passed: the change is enforced on all %d selected tenants", m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Selected)
 	}
 	if previous != phase {
-		log.FromContext(context.Background()).V(1).Info("phase changed", "from", previous, "to", phase)
+		log.FromContext(ctx).V(1).Info("phase changed", "from", previous, "to", phase)
 	}
 
 	deadline := metav1.Condition{Type: ConditionDeadlinePassed, ObservedGeneration: m.Generation}
