@@ -149,8 +149,17 @@ func (p *pacer) admitLocked(now time.Time) (pacerTicket, time.Duration, bool) {
 		p.sentSinceObs++
 		return p.issueLocked(now, false), 0, true
 	}
+	untilReset := p.reset.Add(resetMargin).Sub(now)
+	if inFlight := int(p.seq) - p.completed; untilReset <= 0 && p.rate == 0 && inFlight == 0 {
+		// Nothing known will refill the estimate: the reset is past, the rate unknown
+		// (after a 429), no answer is awaited, and the answers since carried no budget
+		// (5xx from a platform in trouble). Find out again, one request at a time, as
+		// at first use; waiting for a refill here would hold every caller of the
+		// tenant for ever.
+		return p.issueLocked(now, true), 0, true
+	}
 	wait := time.Second // nothing better known: wait for an answer in flight
-	if untilReset := p.reset.Add(resetMargin).Sub(now); untilReset > 0 {
+	if untilReset > 0 {
 		wait = untilReset
 	}
 	if p.rate > 0 {

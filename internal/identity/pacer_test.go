@@ -280,3 +280,47 @@ func TestPacerIsNotFooledByAPlatformClockBehindOurs(t *testing.T) {
 		}
 	}
 }
+
+// A platform in trouble answers 5xx without rate-limit headers. After a 429
+// (which makes the rate unknown) and more such answers than the burst, the
+// estimate says "no tokens" and nothing known will refill it: the pacer must
+// then find out again, one request at a time, rather than hold every caller
+// of the tenant for ever.
+func TestPacerFindsOutAgainWhenNothingCanRefillItsEstimate(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
+	p := newPacer(clk, nil)
+	tk, _, ok := p.admitLocked(clk.Now())
+	if !ok {
+		t.Fatal("first request held back")
+	}
+	p.done(tk, 429, rateHeaders(2, 0, clk.Now().Add(time.Second)))
+	p.block(clk.Now().Add(time.Second))
+	clk.Step(2 * time.Second)
+
+	for i := range 20 {
+		tk, d, ok := p.admitLocked(clk.Now())
+		for waited := time.Duration(0); !ok; tk, d, ok = p.admitLocked(clk.Now()) {
+			if waited > 5*time.Second {
+				t.Fatalf("request %d held back %v with nothing in flight after answers without a budget", i+1, waited)
+			}
+			clk.Step(d)
+			waited += d
+		}
+		// One at a time: while it is out, nobody else goes.
+		if i >= 2 {
+			if _, _, again := p.admitLocked(clk.Now()); again {
+				t.Fatalf("request %d: a second request went while the budget is unknown", i+1)
+			}
+		}
+		p.done(tk, 503, nil)
+	}
+
+	// An answer with headers teaches the budget again: the burst goes at once.
+	tk, _, _ = p.admitLocked(clk.Now())
+	p.done(tk, 200, rateHeaders(10, 9, clk.Now().Add(time.Second)))
+	for i := range 9 {
+		if _, _, ok := p.admitLocked(clk.Now()); !ok {
+			t.Fatalf("request %d of a known budget held back", i+1)
+		}
+	}
+}
