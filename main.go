@@ -37,6 +37,7 @@ func main() {
 		smtpFrom             string
 		smtpUsername         string
 		concurrency          int
+		reconcileTimeout     time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
@@ -47,6 +48,7 @@ func main() {
 	flag.StringVar(&smtpRelay, "smtp-relay", "", "host:port of the SMTP relay that migration reminders are emailed through; empty sends Events only. The password is read from $SMTP_PASSWORD.")
 	flag.StringVar(&smtpFrom, "smtp-from", "identity-operator@localhost", "Sender address of reminder emails.")
 	flag.StringVar(&smtpUsername, "smtp-username", "", "User to authenticate to the SMTP relay as (PLAIN, over STARTTLS or to localhost).")
+	flag.DurationVar(&reconcileTimeout, "reconcile-timeout", controllers.DefaultReconcileTimeout, "Longest one pass of a reconciler may take; a pass held up longer (a tenant that stops answering) is cancelled, reported in the object's conditions and retried with backoff.")
 	flag.IntVar(&concurrency, "concurrency", 10, "Objects of each kind reconciled at once. Calls to one tenant are paced by its rate limit whatever this is; more workers let other tenants proceed meanwhile.")
 	logOptions := zap.Options{Development: false}
 	logOptions.BindFlags(flag.CommandLine)
@@ -71,7 +73,7 @@ func main() {
 		LeaderElectionNamespace: leaderElectNamespace,
 		// The new leader starts at once when the old one stops cleanly.
 		LeaderElectionReleaseOnCancel: true,
-		Controller:                    config.Controller{MaxConcurrentReconciles: concurrency},
+		Controller:                    config.Controller{MaxConcurrentReconciles: concurrency, ReconciliationTimeout: reconcileTimeout},
 	})
 	if err != nil {
 		log.Error(err, "unable to create the manager")

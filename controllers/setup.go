@@ -22,6 +22,12 @@ const (
 	indexCABundle          = "spec.caBundleRef.name"
 )
 
+// DefaultReconcileTimeout bounds one pass of any reconciler (the manager's
+// ReconciliationTimeout). Every call to a tenant is bounded already; this is
+// the backstop that keeps one stuck pass from holding its object for ever:
+// the pass is cancelled, its conditions say why, and it is retried.
+const DefaultReconcileTimeout = 5 * time.Minute
+
 // Options configure every reconciler.
 type Options struct {
 	// Clock is the time source of every decision; tests inject a fake one.

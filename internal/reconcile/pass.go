@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,7 +42,7 @@ func Pass[T Object](ctx context.Context, c client.Client, s Summarizer, req ctrl
 	patcher := NewStatusPatcher(c, obj)
 
 	if IsPaused(obj) {
-		return ctrl.Result{}, patcher.Patch(ctx, obj)
+		return ctrl.Result{}, patchStatus(ctx, patcher, obj)
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
 		if steps.Delete == nil {
@@ -52,7 +53,7 @@ func Pass[T Object](ctx context.Context, c client.Client, s Summarizer, req ctrl
 			return ctrl.Result{}, nil
 		}
 		result, err := s.Summarize(obj, Success{}, err)
-		return result, errors.Join(err, patcher.Patch(ctx, obj))
+		return result, errors.Join(err, patchStatus(ctx, patcher, obj))
 	}
 	if steps.Delete != nil {
 		if _, err := AddFinalizer(ctx, c, obj, identityv1alpha1.Finalizer); err != nil {
@@ -62,5 +63,17 @@ func Pass[T Object](ctx context.Context, c client.Client, s Summarizer, req ctrl
 
 	success, err := steps.Apply(ctx, obj)
 	result, err := s.Summarize(obj, success, err)
-	return result, errors.Join(err, patcher.Patch(ctx, obj))
+	return result, errors.Join(err, patchStatus(ctx, patcher, obj))
+}
+
+// statusPatchTimeout bounds the status patch that ends a pass.
+const statusPatchTimeout = 15 * time.Second
+
+// patchStatus sends the pass's status even when the pass itself ran out of
+// time (the manager's reconcile timeout), so that the conditions say what it
+// was doing rather than what the pass before it saw.
+func patchStatus(ctx context.Context, p *StatusPatcher, obj Object) error {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
+	defer cancel()
+	return p.Patch(pctx, obj)
 }

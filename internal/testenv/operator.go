@@ -35,7 +35,12 @@ func (e *Env) StartOperator(cfg *rest.Config, mgrOpts ctrl.Options, opts control
 		mgrOpts.HealthProbeBindAddress = "0"
 	}
 	skip := true
-	mgrOpts.Controller = config.Controller{MaxConcurrentReconciles: mgrOpts.Controller.MaxConcurrentReconciles, SkipNameValidation: &skip}
+	timeout := mgrOpts.Controller.ReconciliationTimeout
+	if timeout == 0 {
+		timeout = controllers.DefaultReconcileTimeout
+	}
+	mgrOpts.Controller = config.Controller{MaxConcurrentReconciles: mgrOpts.Controller.MaxConcurrentReconciles,
+		ReconciliationTimeout: timeout, SkipNameValidation: &skip}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
