@@ -8,6 +8,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/identity"
@@ -27,6 +28,26 @@ const (
 // the backstop that keeps one stuck pass from holding its object for ever:
 // the pass is cancelled, its conditions say why, and it is retried.
 const DefaultReconcileTimeout = 5 * time.Minute
+
+// ManagerConfig is how the manager runs every controller of this operator:
+// workers per kind, the reconcile timeout, and a first-in first-out work
+// queue.
+//
+// controller-runtime's priority queue (its default since v0.23) puts objects
+// delivered by the informers' initial list at low priority; while requeues
+// and changes keep the normal priority busy (1,000 Tenants converging, or all
+// falling due at a mandatory date), an object created just before the
+// operator started is never reconciled. Every object here has a remote state
+// to keep and possibly a deadline to meet, so none may wait behind the
+// others indefinitely: first in, first out.
+func ManagerConfig(concurrency int, reconcileTimeout time.Duration) config.Controller {
+	priorityQueue := false
+	return config.Controller{
+		MaxConcurrentReconciles: concurrency,
+		ReconciliationTimeout:   reconcileTimeout,
+		UsePriorityQueue:        &priorityQueue,
+	}
+}
 
 // Options configure every reconciler.
 type Options struct {

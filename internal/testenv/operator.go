@@ -5,7 +5,6 @@ import (
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/tenantops/identity-operator/controllers"
@@ -39,8 +38,8 @@ func (e *Env) StartOperator(cfg *rest.Config, mgrOpts ctrl.Options, opts control
 	if timeout == 0 {
 		timeout = controllers.DefaultReconcileTimeout
 	}
-	mgrOpts.Controller = config.Controller{MaxConcurrentReconciles: mgrOpts.Controller.MaxConcurrentReconciles,
-		ReconciliationTimeout: timeout, SkipNameValidation: &skip}
+	mgrOpts.Controller = controllers.ManagerConfig(mgrOpts.Controller.MaxConcurrentReconciles, timeout)
+	mgrOpts.Controller.SkipNameValidation = &skip
 
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
