@@ -58,7 +58,7 @@ func (v migrationView) namespaceLabels(ctx context.Context, name string) (map[st
 }
 
 // emailProviderReady reports whether the tenant has an enabled, Ready
-// EmailProvider, given the EmailProviders of its namespace.
+// EmailProvider among providers (those of other tenants are ignored).
 func emailProviderReady(tenant *identityv1alpha1.Tenant, providers []identityv1alpha1.EmailProvider) bool {
 	for i := range providers {
 		p := &providers[i]

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -112,17 +113,22 @@ func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *id
 			return nil, reconcile.Stalling(ReasonInvalidSelector, "the migration's selector is invalid: %v", err)
 		}
 	}
+	// Every Tenant and EmailProvider, read straight from the cache without a
+	// copy (thousands of them, on every pass): nothing below modifies them.
 	var tenants identityv1alpha1.TenantList
-	if err := r.List(ctx, &tenants); err != nil {
+	if err := r.List(ctx, &tenants, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var providers identityv1alpha1.EmailProviderList
-	if err := r.List(ctx, &providers); err != nil {
+	if err := r.List(ctx, &providers, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	byNamespace := map[string][]identityv1alpha1.EmailProvider{}
+	// Grouped by the tenant they serve, so that each tenant's readiness
+	// looks at its own providers, not at every one of its namespace.
+	byTenant := map[types.NamespacedName][]identityv1alpha1.EmailProvider{}
 	for _, p := range providers.Items {
-		byNamespace[p.Namespace] = append(byNamespace[p.Namespace], p)
+		key := types.NamespacedName{Namespace: p.Namespace, Name: p.Spec.TenantRef.Name}
+		byTenant[key] = append(byTenant[key], p)
 	}
 	view := migrationView{r.Client}
 	nsLabels := map[string]map[string]string{}
@@ -144,7 +150,7 @@ func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *id
 		if ok, _ := selects(m, tenant, labels); !ok {
 			continue
 		}
-		d := migration.Decide(m, facts(m, tenant, byNamespace[tenant.Namespace]), now)
+		d := migration.Decide(m, facts(m, tenant, byTenant[client.ObjectKeyFromObject(tenant)]), now)
 		o := tenantOutcome{tenant: tenant, decision: d, state: d.State, reason: d.Reason, message: d.Message}
 		if d.Apply {
 			// The change is the Tenant reconciler's to make: until its status

@@ -114,8 +114,10 @@ func (r *TenantReconciler) planMigrations(ctx context.Context, tenant *identityv
 	if err := r.List(ctx, &migrations); err != nil {
 		return nil, err
 	}
+	// This tenant's providers only (by index): a namespace may hold
+	// thousands, and every Tenant pass needs this.
 	var providers identityv1alpha1.EmailProviderList
-	if err := r.List(ctx, &providers, client.InNamespace(tenant.Namespace)); err != nil {
+	if err := r.List(ctx, &providers, client.InNamespace(tenant.Namespace), client.MatchingFields{indexTenantRef: tenant.Name}); err != nil {
 		return nil, err
 	}
 	nsLabels, err := migrationView{r.Client}.namespaceLabels(ctx, tenant.Namespace)
@@ -221,28 +223,43 @@ func hasMigrationStatus(tenant *identityv1alpha1.Tenant, name string) bool {
 	return false
 }
 
-// syncSettings reads the tenant settings once and, when a managed value
-// differs, sends one PATCH with every difference. A difference on a spec
-// that was already applied is drift: someone changed the tenant behind the
-// operator's back, and a Warning event names what was restored.
+// syncSettings sends one PATCH when the declared settings and flags (the
+// migrations' included) are not yet on the tenant, and costs one read
+// otherwise. Something new to apply - a spec change, a migration reaching
+// its date, a first pass - goes out at once, every declared key in one
+// PATCH whose answer is the settings: no read first, so that at a deadline
+// each tenant costs one call. Otherwise the pass reads the settings, and a
+// managed value that differs is drift: someone changed the tenant behind
+// the operator's back; one PATCH restores it and a Warning event names what
+// was restored.
 func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant, plan *migrationPlan) error {
-	observed, err := api.GetTenantSettings(ctx)
-	if err != nil {
-		return classify(tenant, "reading the tenant settings", err)
-	}
 	desired := hashOf(tenant.UID, struct {
 		Settings *identityv1alpha1.TenantSettings
 		Flags    map[string]bool
 	}{tenant.Spec.Settings, plan.flags})
+	var observed *identity.TenantSettings
+	if tenant.Status.AppliedHash == desired {
+		var err error
+		if observed, err = api.GetTenantSettings(ctx); err != nil {
+			return classify(tenant, "reading the tenant settings", err)
+		}
+	}
 	patch, changed := settingsDiff(tenant.Spec.Settings, plan.flags, observed)
 	if !patch.IsEmpty() {
-		if tenant.Status.LastSyncTime != nil && tenant.Status.AppliedHash == desired {
+		if observed != nil {
 			r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonDrift,
 				"restored values changed outside the operator: %s", strings.Join(changed, ", "))
 			log.FromContext(ctx).Info("correcting drift", "fields", changed)
 		}
+		var err error
 		if observed, err = api.PatchTenantSettings(ctx, patch); err != nil {
 			return classify(tenant, "updating the tenant settings", err)
+		}
+	} else if observed == nil {
+		// Nothing declared at all: read what there is, for status.
+		var err error
+		if observed, err = api.GetTenantSettings(ctx); err != nil {
+			return classify(tenant, "reading the tenant settings", err)
 		}
 	}
 	tenant.Status.Settings = observedSettings(tenant.Spec.Settings, observed)
@@ -259,18 +276,23 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 
 // settingsDiff builds the patch that takes observed to the declared settings
 // and flags, and names each field it changes (values are not secrets, but
-// only the names are needed). Undeclared settings are never touched.
+// only the names are needed). Undeclared settings are never touched. With
+// observed nil (not read), the patch carries every declared key.
 func settingsDiff(spec *identityv1alpha1.TenantSettings, flags map[string]bool, observed *identity.TenantSettings) (identity.SettingsPatch, []string) {
 	var patch identity.SettingsPatch
 	var changed []string
+	all := observed == nil
+	if all {
+		observed = &identity.TenantSettings{}
+	}
 	str := func(key string, want *string, have string, set func(*string)) {
-		if want != nil && *want != have {
+		if want != nil && (all || *want != have) {
 			set(want)
 			changed = append(changed, "settings."+key)
 		}
 	}
 	hours := func(key string, want *int32, have *float64, set func(*float64)) {
-		if want != nil && (have == nil || *have != float64(*want)) {
+		if want != nil && (all || have == nil || *have != float64(*want)) {
 			set(ptr.To(float64(*want)))
 			changed = append(changed, "settings."+key)
 		}
@@ -285,21 +307,21 @@ func settingsDiff(spec *identityv1alpha1.TenantSettings, flags map[string]bool, 
 		str(identity.SettingSandboxVersion, s.SandboxVersion, observed.SandboxVersion, func(v *string) { patch.SandboxVersion = v })
 		hours(identity.SettingSessionLifetime, s.SessionLifetimeHours, observed.SessionLifetime, func(v *float64) { patch.SessionLifetime = v })
 		hours(identity.SettingIdleSessionLifetime, s.IdleSessionLifetimeHours, observed.IdleSessionLifetime, func(v *float64) { patch.IdleSessionLifetime = v })
-		if s.EnabledLocales != nil && !equality.Semantic.DeepEqual(s.EnabledLocales, observed.EnabledLocales) {
+		if s.EnabledLocales != nil && (all || !equality.Semantic.DeepEqual(s.EnabledLocales, observed.EnabledLocales)) {
 			locales := append([]string(nil), s.EnabledLocales...)
 			patch.EnabledLocales = &locales
 			changed = append(changed, "settings."+identity.SettingEnabledLocales)
 		}
 		if s.ChangePassword != nil {
 			want := &identity.ChangePasswordPage{Enabled: ptr.To(s.ChangePassword.Enabled), HTML: ptr.To(s.ChangePassword.HTML)}
-			if !jsonEqual(want, observed.ChangePassword) {
+			if all || !jsonEqual(want, observed.ChangePassword) {
 				patch.ChangePassword = want
 				changed = append(changed, "settings."+identity.SettingChangePassword)
 			}
 		}
 		if s.ErrorPage != nil {
 			want := &identity.ErrorPage{HTML: ptr.To(s.ErrorPage.HTML), ShowLogLink: ptr.To(s.ErrorPage.ShowLogLink), URL: ptr.To(s.ErrorPage.URL)}
-			if !jsonEqual(want, observed.ErrorPage) {
+			if all || !jsonEqual(want, observed.ErrorPage) {
 				patch.ErrorPage = want
 				changed = append(changed, "settings."+identity.SettingErrorPage)
 			}
@@ -311,7 +333,7 @@ func settingsDiff(spec *identityv1alpha1.TenantSettings, flags map[string]bool, 
 	}
 	sort.Strings(names)
 	for _, flag := range names {
-		if have, ok := observed.Flags[flag]; !ok || have != flags[flag] {
+		if have, ok := observed.Flags[flag]; all || !ok || have != flags[flag] {
 			patch.SetFlag(flag, flags[flag])
 			changed = append(changed, "flags."+flag)
 		}

@@ -1,6 +1,8 @@
 package reconcile
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,11 +34,31 @@ func kindOf(obj Object) string {
 	return obj.GetObjectKind().GroupVersionKind().Kind
 }
 
+// readyReasons remembers the reason label each object's series carries, so
+// that a change of reason (or the object's deletion) removes exactly that
+// series: a partial-match delete would scan every series on every pass,
+// which at thousands of objects is a real share of the operator's CPU.
+var readyReasons = struct {
+	sync.Mutex
+	byObject map[readyKey]string
+}{byObject: map[readyKey]string{}}
+
+type readyKey struct{ kind, namespace, name string }
+
+func (k readyKey) labels(reason string) prometheus.Labels {
+	return prometheus.Labels{"kind": k.kind, "namespace": k.namespace, "name": k.name, "reason": reason}
+}
+
 // recordReadiness exports obj's Ready condition.
 func recordReadiness(obj Object) {
-	forgetReadiness(kindOf(obj), obj.GetNamespace(), obj.GetName())
-	labels := prometheus.Labels{"kind": kindOf(obj), "namespace": obj.GetNamespace(), "name": obj.GetName()}
+	key := readyKey{kindOf(obj), obj.GetNamespace(), obj.GetName()}
 	ready := meta.FindStatusCondition(obj.GetConditions(), identityv1alpha1.ConditionReady)
+	readyReasons.Lock()
+	defer readyReasons.Unlock()
+	if old, ok := readyReasons.byObject[key]; ok && (ready == nil || old != ready.Reason) {
+		readyGauge.Delete(key.labels(old))
+		delete(readyReasons.byObject, key)
+	}
 	if ready == nil {
 		return
 	}
@@ -44,11 +66,17 @@ func recordReadiness(obj Object) {
 	if ready.Status == metav1.ConditionTrue {
 		value = 1
 	}
-	labels["reason"] = ready.Reason
-	readyGauge.With(labels).Set(value)
+	readyGauge.With(key.labels(ready.Reason)).Set(value)
+	readyReasons.byObject[key] = ready.Reason
 }
 
 // forgetReadiness drops the series of an object that is gone.
 func forgetReadiness(kind, namespace, name string) {
-	readyGauge.DeletePartialMatch(prometheus.Labels{"kind": kind, "namespace": namespace, "name": name})
+	key := readyKey{kind, namespace, name}
+	readyReasons.Lock()
+	defer readyReasons.Unlock()
+	if old, ok := readyReasons.byObject[key]; ok {
+		readyGauge.Delete(key.labels(old))
+		delete(readyReasons.byObject, key)
+	}
 }

@@ -40,6 +40,9 @@ func (e *Env) StartOperator(cfg *rest.Config, mgrOpts ctrl.Options, opts control
 	}
 	mgrOpts.Controller = controllers.ManagerConfig(mgrOpts.Controller.MaxConcurrentReconciles, timeout)
 	mgrOpts.Controller.SkipNameValidation = &skip
+	if mgrOpts.Cache.DefaultTransform == nil {
+		mgrOpts.Cache.DefaultTransform = controllers.CacheOptions().DefaultTransform
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
