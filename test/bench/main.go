@@ -24,6 +24,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -46,6 +47,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
@@ -511,6 +513,10 @@ func (b *bench) deadline(ctx context.Context) error {
 		return err
 	}
 	cpu0 := b.op.cpuSeconds()
+	api0, err := b.apiserverRequests()
+	if err != nil {
+		return err
+	}
 	// Wait until every tenant holds both flags off (bounded).
 	var last time.Time
 	for {
@@ -537,6 +543,10 @@ func (b *bench) deadline(ctx context.Context) error {
 		}
 	}
 	lag := last.Sub(mandatory)
+	api1, err := b.apiserverRequests()
+	if err != nil {
+		return err
+	}
 	var lags []time.Duration
 	for _, at := range b.log.PatchesSince(mandatory) {
 		lags = append(lags, at.Sub(mandatory))
@@ -574,6 +584,10 @@ func (b *bench) deadline(ctx context.Context) error {
 		patches, len(b.tenants), float64(patches)/float64(len(b.tenants)), len(flags), verdict(patches == len(b.tenants)), perTenant)
 	fmt.Printf("calls from the migration's creation to the end of the settling time after the last patch:\n")
 	for _, l := range d.Lines() {
+		fmt.Println("  " + l)
+	}
+	fmt.Printf("requests kube-apiserver served from the mandatory date to the last tenant patched (all clients):\n")
+	for _, l := range apiserverLines(api0, api1) {
 		fmt.Println("  " + l)
 	}
 	fmt.Printf("429s in the whole run: %d; operator CPU after the deadline: %.1f s\n", b.log.Status(429), b.op.cpuSeconds()-cpu0)
@@ -646,4 +660,63 @@ func parallel(ctx context.Context, workers, n int, fn func(i int) error) error {
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// apiserverRequests reads kube-apiserver's own request counter
+// (apiserver_request_total), summed by verb, resource and subresource: the
+// whole control plane's load, the operator's and everyone else's.
+func (b *bench) apiserverRequests() (map[string]float64, error) {
+	cs, err := kubernetes.NewForConfig(b.env.Config)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	label := func(line, name string) string {
+		i := strings.Index(line, name+`="`)
+		if i < 0 {
+			return ""
+		}
+		rest := line[i+len(name)+2:]
+		return rest[:strings.IndexByte(rest, '"')]
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err != nil {
+			continue
+		}
+		key := label(line, "verb") + " " + label(line, "resource")
+		if sub := label(line, "subresource"); sub != "" {
+			key += "/" + sub
+		}
+		out[key] += v
+	}
+	return out, nil
+}
+
+// apiserverLines prints the requests kube-apiserver served between two
+// readings, the busiest first.
+func apiserverLines(before, after map[string]float64) []string {
+	type row struct {
+		key string
+		n   float64
+	}
+	var rows []row
+	for k, v := range after {
+		if d := v - before[k]; d >= 1 {
+			rows = append(rows, row{k, d})
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(b.n, a.n) })
+	var lines []string
+	for _, r := range rows {
+		lines = append(lines, fmt.Sprintf("%-50s %.0f", r.key, r.n))
+	}
+	return lines
 }
