@@ -55,3 +55,42 @@ func TestAPassThatRanOutOfTimeStillReportsIt(t *testing.T) {
 	g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(ready.Message).To(ContainSubstring("deadline exceeded"))
 }
+
+// The status patch that ends a pass carries only what changed in status,
+// and nothing at all when status did not change.
+func TestStatusPatcherSendsOnlyTheStatusChange(t *testing.T) {
+	g := NewWithT(t)
+	scheme := runtime.NewScheme()
+	g.Expect(identityv1alpha1.AddToScheme(scheme)).To(Succeed())
+	obj := tenant()
+	obj.Spec.Domain = "acme.example.com"
+	obj.Status.MigrationsPending = 2
+	var patches []string
+	c := interceptor.NewClient(
+		fake.NewClientBuilder().WithScheme(scheme).WithObjects(obj).WithStatusSubresource(obj).Build(),
+		interceptor.Funcs{
+			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+				data, err := p.Data(o)
+				g.Expect(err).NotTo(HaveOccurred())
+				patches = append(patches, string(data))
+				return c.SubResource(sub).Patch(ctx, o, p, opts...)
+			},
+		})
+	got := &identityv1alpha1.Tenant{}
+	g.Expect(c.Get(context.Background(), client.ObjectKeyFromObject(obj), got)).To(Succeed())
+
+	p := NewStatusPatcher(c, got)
+	got.Spec.Domain = "changed.example.com" // not status: never sent
+	g.Expect(p.Patch(context.Background(), got)).To(Succeed())
+	g.Expect(patches).To(BeEmpty(), "status did not change")
+
+	got.Status.MigrationsPending = 0
+	got.Status.AppliedHash = "h1"
+	g.Expect(p.Patch(context.Background(), got)).To(Succeed())
+	g.Expect(patches).To(Equal([]string{`{"status":{"appliedHash":"h1","migrationsPending":0}}`}))
+
+	stored := &identityv1alpha1.Tenant{}
+	g.Expect(c.Get(context.Background(), client.ObjectKeyFromObject(obj), stored)).To(Succeed())
+	g.Expect(stored.Status.MigrationsPending).To(BeZero())
+	g.Expect(stored.Spec.Domain).To(Equal("acme.example.com"))
+}

@@ -2,9 +2,12 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
+	"reflect"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
@@ -26,20 +29,39 @@ func NewStatusPatcher(c client.Client, obj client.Object) *StatusPatcher {
 }
 
 // Patch sends obj's status when it differs from the snapshot. Steady state
-// therefore writes nothing to the API server either.
+// therefore writes nothing to the API server either. Only the status is
+// compared and diffed: every pass of every object ends here, and encoding
+// whole objects twice per pass was a large share of the operator's
+// allocations at 1,000 tenants.
 func (p *StatusPatcher) Patch(ctx context.Context, obj client.Object) error {
-	before, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p.original)
-	if err != nil {
-		return err
-	}
-	after, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return err
-	}
-	if equality.Semantic.DeepEqual(before["status"], after["status"]) {
+	before, after := statusOf(p.original), statusOf(obj)
+	if equality.Semantic.DeepEqual(before, after) {
 		return nil
 	}
-	return client.IgnoreNotFound(p.c.Status().Patch(ctx, obj, client.MergeFrom(p.original), FieldOwner))
+	patch, err := statusMergePatch(before, after)
+	if err != nil {
+		return err
+	}
+	return client.IgnoreNotFound(p.c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch), FieldOwner))
+}
+
+// statusOf returns the Status field of one of this operator's kinds.
+func statusOf(obj client.Object) any {
+	return reflect.ValueOf(obj).Elem().FieldByName("Status").Interface()
+}
+
+// statusMergePatch is the JSON merge patch (RFC 7386) that takes the status
+// before to the status after.
+func statusMergePatch(before, after any) ([]byte, error) {
+	from, err := json.Marshal(map[string]any{"status": before})
+	if err != nil {
+		return nil, err
+	}
+	to, err := json.Marshal(map[string]any{"status": after})
+	if err != nil {
+		return nil, err
+	}
+	return jsonpatch.CreateMergePatch(from, to)
 }
 
 // AddFinalizer adds the operator's finalizer, patching only metadata; it
