@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -306,4 +307,38 @@ spec:
 `, k.kind, k.plural, strings.ToLower(k.kind)))
 	}
 	return decode(t, strings.Join(docs, "---\n"))
+}
+
+// Every argument the chart passes the operator is a flag the operator
+// knows (with everything turned on): a flag renamed in main.go and not in
+// the chart would crash-loop the Deployment.
+func TestDeploymentArgsAreFlagsOfTheOperator(t *testing.T) {
+	g := NewWithT(t)
+	root, err := testenv.RepoRoot()
+	g.Expect(err).NotTo(HaveOccurred())
+	binary := filepath.Join(t.TempDir(), "identity-operator")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	g.Expect(err).NotTo(HaveOccurred(), string(out))
+	// The flag package prints its usage, one "  -name" per flag, and exits 0 on -h.
+	usage, _ := exec.Command(binary, "-h").CombinedOutput()
+	g.Expect(string(usage)).To(ContainSubstring("-resync-interval"), "no usage printed: %s", usage)
+
+	var args []string
+	for _, obj := range render(t, everything...) {
+		if obj.GetKind() != "Deployment" {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
+		for _, c := range containers {
+			a, _, _ := unstructured.NestedStringSlice(c.(map[string]any), "args")
+			args = append(args, a...)
+		}
+	}
+	g.Expect(args).NotTo(BeEmpty(), "no Deployment args rendered")
+	for _, arg := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		g.Expect(string(usage)).To(MatchRegexp(`(?m)^\s+-`+regexp.QuoteMeta(name)+`\b`), "the chart passes %s, which the operator does not define", arg)
+	}
 }
