@@ -237,6 +237,16 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 		Settings *identityv1alpha1.TenantSettings
 		Flags    map[string]bool
 	}{tenant.Spec.Settings, plan.flags})
+	if refused := tenant.Status.RefusedTime; tenant.Status.RefusedHash == desired && refused != nil &&
+		r.Clock.Since(refused.Time) < r.Summarizer.StalledRetry {
+		// The platform refused exactly this; asking again before the
+		// stalled retry is due would only be refused again.
+		msg := "the platform refused the declared flags: remove the refused flag from spec.flags"
+		if c := meta.FindStatusCondition(tenant.Status.Conditions, identityv1alpha1.ConditionStalled); c != nil && c.Reason == ReasonFlagRefused {
+			msg = c.Message
+		}
+		return reconcile.Stalling(ReasonFlagRefused, "%s", msg)
+	}
 	var observed *identity.TenantSettings
 	if tenant.Status.AppliedHash == desired {
 		var err error
@@ -253,7 +263,12 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 		}
 		var err error
 		if observed, err = api.PatchTenantSettings(ctx, patch); err != nil {
-			return classify(tenant, "updating the tenant settings", err)
+			err = classify(tenant, "updating the tenant settings", err)
+			var stalling *reconcile.StallingError
+			if errors.As(err, &stalling) && stalling.Reason == ReasonFlagRefused {
+				tenant.Status.RefusedHash, tenant.Status.RefusedTime = desired, &metav1.Time{Time: r.Clock.Now()}
+			}
+			return err
 		}
 	} else if observed == nil {
 		// Nothing declared at all: read what there is, for status.
@@ -271,6 +286,7 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 	}
 	tenant.Status.LastSyncTime = &metav1.Time{Time: r.Clock.Now()}
 	tenant.Status.AppliedHash = desired
+	tenant.Status.RefusedHash, tenant.Status.RefusedTime = "", nil
 	return nil
 }
 

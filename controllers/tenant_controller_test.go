@@ -127,6 +127,17 @@ flags:
 	time.Sleep(3 * resync)
 	f.g.Expect(f.emu.Requests(domain).Count("PATCH", "/api/v2/tenants/settings")).To(Equal(patches))
 
+	// Once the stalled-retry interval (an hour here) has passed, a pass asks
+	// once more, in case the platform now allows the flag; then it waits again.
+	clock.Step(time.Hour + time.Minute)
+	f.g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "refused"}, tenant)).To(Succeed())
+	poke := client.MergeFrom(tenant.DeepCopy())
+	tenant.Annotations = map[string]string{"example.com/poke": "1"}
+	f.g.Expect(k8s.Patch(context.Background(), tenant, poke)).To(Succeed())
+	f.g.Eventually(func() int { return f.emu.Requests(domain).Count("PATCH", "/api/v2/tenants/settings") }, 10*time.Second, 50*time.Millisecond).Should(Equal(patches + 1))
+	time.Sleep(2 * resync)
+	f.g.Expect(f.emu.Requests(domain).Count("PATCH", "/api/v2/tenants/settings")).To(Equal(patches+1), "asked more than once after the interval")
+
 	// Removing the flag from the spec recovers.
 	f.tenantFor(domain, "refused", indent(`
 flags:

@@ -274,6 +274,16 @@ type TenantStatus struct {
 	// it changed is simply the new desired state.
 	// +optional
 	AppliedHash string `json:"appliedHash,omitempty"`
+	// RefusedHash fingerprints the settings and flags the platform last
+	// refused (a flag it does not allow). While the declared state is the
+	// same, the operator does not send it again until the stalled-retry
+	// interval has passed since RefusedTime: a refusal is for a person to
+	// fix, not for a retry loop.
+	// +optional
+	RefusedHash string `json:"refusedHash,omitempty"`
+	// RefusedTime is when the platform last refused RefusedHash.
+	// +optional
+	RefusedTime *metav1.Time `json:"refusedTime,omitempty"`
 	// Settings are the managed settings with the values observed on the
 	// tenant at the last sync (only those the spec declares).
 	// +optional

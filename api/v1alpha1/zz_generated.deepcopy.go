@@ -1052,6 +1052,10 @@ func (in *TenantStatus) DeepCopyInto(out *TenantStatus) {
 		in, out := &in.LastSyncTime, &out.LastSyncTime
 		*out = (*in).DeepCopy()
 	}
+	if in.RefusedTime != nil {
+		in, out := &in.RefusedTime, &out.RefusedTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Settings != nil {
 		in, out := &in.Settings, &out.Settings
 		*out = new(TenantSettings)
