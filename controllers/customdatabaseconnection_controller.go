@@ -578,7 +578,7 @@ func (r *CustomDatabaseConnectionReconciler) SetupWithManager(mgr ctrl.Manager) 
 	}); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	return ctrl.NewControllerManagedBy(mgr).WithOptions(controllerOptions()).
 		For(&identityv1alpha1.CustomDatabaseConnection{}, builder.WithPredicates(reconcile.SpecChanged())).
 		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexScriptConfigMap)), builder.OnlyMetadata).

@@ -290,7 +290,7 @@ func (r *EmailProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return out
 		}
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	return ctrl.NewControllerManagedBy(mgr).WithOptions(controllerOptions()).
 		For(&identityv1alpha1.EmailProvider{}, builder.WithPredicates(reconcile.SpecChanged())).
 		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(byIndex(indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(byIndex(indexProviderSecret)), builder.OnlyMetadata).

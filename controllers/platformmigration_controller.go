@@ -390,7 +390,7 @@ func (r *PlatformMigrationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return out
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	return ctrl.NewControllerManagedBy(mgr).WithOptions(controllerOptions()).
 		For(&identityv1alpha1.PlatformMigration{}, builder.WithPredicates(reconcile.SpecChanged())).
 		Watches(&identityv1alpha1.Tenant{}, all, builder.WithPredicates(tenantMigrationsChanged())).
 		Watches(&identityv1alpha1.EmailProvider{}, all, builder.WithPredicates(reconcile.ReadinessChanged())).

@@ -5,11 +5,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/identity"
@@ -57,6 +59,22 @@ func ManagerConfig(concurrency int, reconcileTimeout time.Duration) config.Contr
 // of the cache.
 func CacheOptions() cache.Options {
 	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+}
+
+// maxRetryDelay caps the backoff of a failed pass: a tenant back from an
+// outage is tried again within this long.
+const maxRetryDelay = 5 * time.Minute
+
+// controllerOptions are what every reconciler's controller shares: a failed
+// pass is retried with per-object exponential backoff from 5 ms, capped at
+// maxRetryDelay. (controller-runtime's default caps at 16 minutes, and adds
+// an overall bucket of 10 retries a second, which would make 1,000 tenants
+// back from a shared outage wait 100 s for their turn; calls to each tenant
+// are paced by its own rate limit anyway.)
+func controllerOptions() controller.Options {
+	return controller.Options{
+		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[ctrl.Request](5*time.Millisecond, maxRetryDelay),
+	}
 }
 
 // Options configure every reconciler.

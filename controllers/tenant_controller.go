@@ -619,7 +619,7 @@ func dependentsOf(ctx context.Context, c client.Client, tenant *identityv1alpha1
 // tenant's flags; and the EmailProviders and CustomDatabaseConnections that
 // reference a Tenant (readiness checks, and deletion order).
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	return ctrl.NewControllerManagedBy(mgr).WithOptions(controllerOptions()).
 		For(&identityv1alpha1.Tenant{}, builder.WithPredicates(reconcile.SpecChanged())).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsIndexedBy(indexCredentialsSecret)), builder.OnlyMetadata).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsIndexedBy(indexCABundle)), builder.OnlyMetadata).

@@ -90,4 +90,44 @@ func TestFaultsConvergeWithoutDuplicatesOrLostChanges(t *testing.T) {
 	f.g.Expect(r.connections).To(Equal(len(tenants)))
 	f.g.Expect(r.providers).To(Equal(len(tenants)))
 	f.g.Expect(operator.Running()).To(BeTrue(), "the operator exited")
+
+	// One tenant down while the others are served: a flag declared on every
+	// Tenant now reaches all the others while that one is still down (its
+	// failing calls hold up nobody else's), and reaches it too once it is
+	// back, within the operator's longest retry delay (5 min).
+	down := tenants[0]
+	f.emu.SetTenantDown(down.Domain, true)
+	outage := time.Now()
+	for i := range tenants {
+		tn := &tenants[i]
+		tn.Flags["enable_dynamic_client_registration"] = true
+		obj := &identityv1alpha1.Tenant{}
+		f.g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: tn.Name}, obj)).To(Succeed())
+		obj.Spec.Flags = tn.Flags
+		f.g.Expect(k8s.Update(context.Background(), obj)).To(Succeed())
+	}
+	missing := func(ts []workload.Tenant) []string {
+		var out []string
+		for _, tn := range ts {
+			if f.emu.Flags(tn.Domain)["enable_dynamic_client_registration"] != true {
+				out = append(out, tn.Domain)
+			}
+		}
+		return out
+	}
+	f.g.Eventually(func() []string { return missing(tenants[1:]) }, run.downFor, 100*time.Millisecond).Should(BeEmpty(),
+		"the other tenants did not get the change while one tenant was down")
+	othersTook := time.Since(outage)
+	f.g.Expect(missing(tenants[:1])).To(HaveLen(1), "the down tenant was changed: the outage was not injected")
+	time.Sleep(time.Until(outage.Add(run.downFor)))
+	f.emu.SetTenantDown(down.Domain, false)
+	back := time.Now()
+	f.g.Eventually(func() []string { return missing(tenants[:1]) }, 5*time.Minute+30*time.Second, 200*time.Millisecond).Should(BeEmpty(),
+		"the tenant back from its outage never got the change")
+	downTook := time.Since(back)
+	f.allReady(3*len(tenants), run.convergeTimeout)
+	figure(t, "one tenant down for %s: the change reached the %d others in %s while it was down, and it got the change %s after it came back; %d requests to it answered 503 meanwhile",
+		run.downFor, len(tenants)-1, othersTook.Round(100*time.Millisecond), downTook.Round(100*time.Millisecond), f.log.TenantFaults(down.Domain))
+	r = f.checkRemote(tenants, defaults)
+	f.g.Expect(r.duplicates + r.missing + r.lost).To(BeZero(), "after the outage: %+v", r)
 }

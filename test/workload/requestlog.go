@@ -21,10 +21,13 @@ type RequestLog struct {
 	patchStatus map[int]int
 	panics      int
 	faults      int
+	// tenantFaults counts injected faults per tenant.
+	tenantFaults map[string]int
 }
 
 func NewRequestLog() *RequestLog {
-	return &RequestLog{statuses: map[int]int{}, perSecond: map[int64]int{}, lastPatch: map[string]time.Time{}, patchStatus: map[int]int{}}
+	return &RequestLog{statuses: map[int]int{}, perSecond: map[int64]int{}, lastPatch: map[string]time.Time{}, patchStatus: map[int]int{},
+		tenantFaults: map[string]int{}}
 }
 
 // Enabled, WithAttrs, WithGroup and Handle make it a slog.Handler.
@@ -65,6 +68,7 @@ func (l *RequestLog) Handle(_ context.Context, r slog.Record) error {
 	l.statuses[status]++
 	if fault {
 		l.faults++
+		l.tenantFaults[tenant]++
 	}
 	l.perSecond[now.Unix()]++
 	if strings.HasPrefix(route, "PATCH /api/v2/tenants/settings") {
@@ -126,6 +130,14 @@ func (l *RequestLog) Faults() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.faults
+}
+
+// TenantFaults counts the requests to one tenant answered with an injected
+// fault (an outage of that tenant included).
+func (l *RequestLog) TenantFaults(domain string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tenantFaults[domain]
 }
 
 // Panics counts emulator handler panics (a bug in the emulator).

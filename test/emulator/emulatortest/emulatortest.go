@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -377,6 +378,18 @@ func (e *Emulator) SetFaults(errorRate float64, latency time.Duration) {
 func (e *Emulator) SetLostReplies(rate float64) {
 	f := e.srv.Faults()
 	f.LostReplyRate = rate
+	e.srv.SetFaults(f)
+}
+
+// SetTenantDown takes one tenant down (every request answered 503, without
+// rate-limit headers) or brings it back; the other tenants are served.
+func (e *Emulator) SetTenantDown(domain string, down bool) {
+	f := e.srv.Faults()
+	rest := slices.DeleteFunc(slices.Clone(f.Down), func(d string) bool { return d == domain })
+	if down {
+		rest = append(rest, domain)
+	}
+	f.Down = rest
 	e.srv.SetFaults(f)
 }
 

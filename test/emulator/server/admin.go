@@ -319,14 +319,15 @@ func (s *Server) adminRoutes() *http.ServeMux {
 	})
 	h("PUT /admin/v1/faults", func(w http.ResponseWriter, r *http.Request) (int, any, error) {
 		var body struct {
-			ErrorRate     float64 `json:"error_rate"`
-			LostReplyRate float64 `json:"lost_reply_rate"`
-			Latency       string  `json:"latency"`
+			ErrorRate     float64  `json:"error_rate"`
+			LostReplyRate float64  `json:"lost_reply_rate"`
+			Latency       string   `json:"latency"`
+			Down          []string `json:"down"`
 		}
 		if err := decode(r, &body); err != nil {
 			return 0, nil, err
 		}
-		f := Faults{ErrorRate: body.ErrorRate, LostReplyRate: body.LostReplyRate}
+		f := Faults{ErrorRate: body.ErrorRate, LostReplyRate: body.LostReplyRate, Down: body.Down}
 		if body.Latency != "" {
 			d, err := time.ParseDuration(body.Latency)
 			if err != nil {
@@ -338,7 +339,7 @@ func (s *Server) adminRoutes() *http.ServeMux {
 			return 0, nil, errors.New("error_rate and lost_reply_rate must be between 0 and 1")
 		}
 		s.SetFaults(f)
-		return http.StatusOK, map[string]any{"error_rate": f.ErrorRate, "lost_reply_rate": f.LostReplyRate, "latency": f.Latency.String()}, nil
+		return http.StatusOK, map[string]any{"error_rate": f.ErrorRate, "lost_reply_rate": f.LostReplyRate, "latency": f.Latency.String(), "down": f.Down}, nil
 	})
 	h("POST /admin/v1/clock", func(w http.ResponseWriter, r *http.Request) (int, any, error) {
 		var body struct {

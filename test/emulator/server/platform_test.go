@@ -84,6 +84,22 @@ func TestInjectedFaultsAnswer5xxWithoutChangingState(t *testing.T) {
 	g.Expect(time.Since(start)).To(BeNumerically(">=", 150*time.Millisecond))
 }
 
+func TestADownTenantAnswers503WhileOthersAreServed(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	down := newTenant(t, e, "down.emulator.local")
+	up := newTenant(t, e, "up.emulator.local")
+	e.SetTenantDown(down.domain, true)
+	r := down.do("PATCH", "/api/v2/tenants/settings", map[string]any{"friendly_name": "changed"})
+	g.Expect(r.Status).To(Equal(503))
+	g.Expect(r.Header.Get("X-RateLimit-Limit")).To(BeEmpty(), "a down tenant's front door knows no budget")
+	g.Expect(e.Settings(down.domain)).NotTo(HaveKeyWithValue("friendly_name", "changed"))
+	g.Expect(up.do("GET", "/api/v2/tenants/settings", nil).Status).To(Equal(200), "another tenant is served")
+
+	e.SetTenantDown(down.domain, false)
+	g.Expect(down.do("GET", "/api/v2/tenants/settings", nil).Status).To(Equal(200))
+}
+
 func TestALostReplyCarriesTheRequestOutAndAnswers503(t *testing.T) {
 	g := NewWithT(t)
 	e := emulatortest.Start(t)

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,15 @@ type Faults struct {
 	LostReplyRate float64 `json:"lost_reply_rate"`
 	// Latency is added to every tenant request.
 	Latency time.Duration `json:"latency"`
+	// Down lists tenants (by domain) that are down: every request to one is
+	// answered 503 before anything else, without rate-limit headers, as a
+	// load balancer in front of a failed tenant would. The others are served.
+	Down []string `json:"down"`
+}
+
+// isDown reports whether the tenant with this domain is down.
+func (f Faults) isDown(domain string) bool {
+	return slices.Contains(f.Down, domain)
 }
 
 // Server is a running emulator.
@@ -277,6 +287,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	st.counts[pattern]++
 	st.mu.Unlock()
+
+	if s.Faults().isDown(host) {
+		mgmtError(w, http.StatusServiceUnavailable, "", "Injected outage: the tenant is down")
+		s.log.Info("request", "tenant", host, "route", pattern, "status", http.StatusServiceUnavailable, "fault", true)
+		return
+	}
 
 	if !s.withinRateLimit(w, r, st) {
 		s.log.Info("request", "tenant", host, "route", pattern, "status", 429)
