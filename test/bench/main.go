@@ -312,7 +312,7 @@ func (b *bench) scale(ctx context.Context) error {
 	fmt.Printf("429s: emulator answered %d, operator counted %g (identity_client_rate_limited_total) (target 0) %s\n",
 		b.log.Status(429), metricValue(exposition, "identity_client_rate_limited_total"), verdict(b.log.Status(429) == 0))
 	fmt.Printf("5xx answered: %d\n", b.log.StatusAtLeast(500))
-	fmt.Printf("operator peak memory: RSS %.1f MiB (kernel VmHWM), Go heap in use %.1f MiB (peak of 250 ms samples) (target < 150 MiB) %s\n",
+	fmt.Printf("operator peak memory: RSS %.1f MiB (kernel VmHWM), Go heap in use %.1f MiB (peak of 2 s samples) (target < 150 MiB) %s\n",
 		mib(rss), mib(heap), verdict(mib(rss) < 150))
 	fmt.Printf("operator CPU: %.1f s over %s = %.2f cores on average\n", cpu, ready.Round(time.Second), cpu/ready.Seconds())
 	fmt.Println(kubeLine(kube0, b.kubeRequests(), 3*len(b.tenants), ""))
