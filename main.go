@@ -57,6 +57,9 @@ func main() {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&logOptions)))
 	log := ctrl.Log.WithName("setup")
+	if memlimit.SetGCPercent() {
+		log.Info("garbage collector target set (GOGC unset)", "GOGC", memlimit.DefaultGCPercent)
+	}
 	if soft := memlimit.Set(0.9); soft > 0 {
 		log.Info("soft memory limit set from the container's", "GOMEMLIMIT", soft)
 	}

@@ -89,8 +89,11 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 		return reconcile.Success{}, err
 	}
 
+	// Back for the next transition of a migration (a mandatory date, say):
+	// once shortly before it to have a warm connection, then exactly at it.
 	requeue := r.ResyncInterval
-	if d, ok := migration.RequeueAfter(r.Clock.Now(), plan.nextTransition); ok && d < requeue {
+	now := r.Clock.Now()
+	if d, ok := migration.RequeueAfter(now, migration.TenantWakeUp(now, plan.nextTransition)); ok && d < requeue {
 		requeue = d
 	}
 	return reconcile.Success{Reason: ReasonSynced, RequeueAfter: requeue,

@@ -1,7 +1,8 @@
-// Package memlimit gives the Go runtime a soft memory limit below the
-// container's, so that the collector works harder before the kernel's OOM
-// killer does: at 1,000 tenants about half of the operator's heap in use is
-// the collector's headroom (docs/benchmarks.md).
+// Package memlimit sets the Go collector up for the operator: a soft memory
+// limit below the container's, so that the collector works harder before the
+// kernel's OOM killer does, and a default GC target that keeps the heap's
+// headroom at half the live heap rather than all of it (docs/benchmarks.md:
+// at 1,000 tenants the difference is 170 against 136 MiB of RSS).
 package memlimit
 
 import (
@@ -34,6 +35,22 @@ func Set(fraction float64) int64 {
 		return soft
 	}
 	return 0
+}
+
+// DefaultGCPercent is the collector's target (GOGC) when the environment
+// sets none: the heap may grow by half its live size between collections.
+// Measured at 1,000 tenants it keeps the operator under 150 MiB for about a
+// fifth more CPU while converging (docs/benchmarks.md).
+const DefaultGCPercent = 50
+
+// SetGCPercent sets the collector's target to DefaultGCPercent unless GOGC
+// is set. It reports whether it did.
+func SetGCPercent() bool {
+	if os.Getenv("GOGC") != "" {
+		return false
+	}
+	debug.SetGCPercent(DefaultGCPercent)
+	return true
 }
 
 // read parses a cgroup limit file; "max" or an absurd value means none.

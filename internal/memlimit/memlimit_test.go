@@ -49,3 +49,24 @@ func TestSoftLimitFollowsTheContainerLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestGCPercentDefaultsUnlessGOGCIsSet(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+
+	t.Setenv("GOGC", "200")
+	if SetGCPercent() {
+		t.Fatal("overrode GOGC from the environment")
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GC percent changed to %d with GOGC set", got)
+	}
+
+	t.Setenv("GOGC", "")
+	if !SetGCPercent() {
+		t.Fatal("did not set the default without GOGC")
+	}
+	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
+		t.Fatalf("GC percent %d, want %d", got, DefaultGCPercent)
+	}
+}

@@ -185,6 +185,23 @@ func ReminderDue(last *time.Time, interval time.Duration, now time.Time) (due bo
 	return true, now.Add(interval)
 }
 
+// WarmUp is how long before a transition a tenant is visited once more, so
+// that its connection to the platform and its token are fresh when the
+// transition comes and only the PATCH is left on the critical path. It is
+// shorter than the identity client's idle-connection timeout (30 s).
+const WarmUp = 20 * time.Second
+
+// TenantWakeUp is when a tenant's next pass is due for a transition at at:
+// WarmUp before it while that is still ahead, otherwise at it exactly.
+// (The pass at the warm-up schedules the one at the transition.) A zero
+// transition stays zero.
+func TenantWakeUp(now, at time.Time) time.Time {
+	if warm := at.Add(-WarmUp); !at.IsZero() && now.Before(warm) {
+		return warm
+	}
+	return at
+}
+
 // RequeueAfter is how long to wait from now until the earliest of the given
 // moments that is still ahead; zero moments are ignored. It returns false
 // when none is ahead.

@@ -219,6 +219,28 @@ func TestRequeueAfterPicksTheEarliestMomentAhead(t *testing.T) {
 	g.Expect(ok).To(BeFalse(), "a moment exactly now or past is not ahead")
 }
 
+func TestTenantWakeUpComesWarmUpBeforeTheTransitionThenAtIt(t *testing.T) {
+	warm := deadline.Add(-WarmUp)
+	tests := []struct {
+		name string
+		now  time.Time
+		want time.Time
+	}{
+		{"long before: the warm-up", deadline.Add(-time.Hour), warm},
+		{"warm-up -1ns: the warm-up", warm.Add(-ns), warm},
+		{"exactly at the warm-up: the transition", warm, deadline},
+		{"warm-up +1ns: the transition", warm.Add(ns), deadline},
+		{"deadline -1ns: the transition", deadline.Add(-ns), deadline},
+		{"exactly at the transition: the transition (RequeueAfter finds nothing ahead)", deadline, deadline},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			NewWithT(t).Expect(TenantWakeUp(tt.now, deadline)).To(Equal(tt.want))
+		})
+	}
+	NewWithT(t).Expect(TenantWakeUp(deadline, time.Time{})).To(BeZero(), "no transition, no wake-up")
+}
+
 func TestMergeFlagsLetsEnabledMigrationsWinAndSaysSo(t *testing.T) {
 	tests := []struct {
 		name          string
