@@ -314,8 +314,8 @@ func (b *bench) scale(ctx context.Context) error {
 	fmt.Printf("5xx answered: %d\n", b.log.StatusAtLeast(500))
 	fmt.Printf("operator peak memory: RSS %.1f MiB (kernel VmHWM), Go heap in use %.1f MiB (peak of 2 s samples) (target < 150 MiB) %s\n",
 		mib(rss), mib(heap), verdict(mib(rss) < 150))
-	fmt.Printf("operator memory when all were Ready: Go heap in use %.1f MiB (of which reachable at the last GC: %.1f MiB), goroutine stacks %.1f MiB for %.0f goroutines, RSS %.1f MiB\n",
-		mib(int64(metricValue(exposition, "go_memstats_heap_inuse_bytes"))), mib(int64(metricValue(exposition, "go_memstats_next_gc_bytes")/2)),
+	fmt.Printf("operator memory when all were Ready: Go heap in use %.1f MiB (the collector's next target: %.1f MiB), goroutine stacks %.1f MiB for %.0f goroutines, RSS %.1f MiB\n",
+		mib(int64(metricValue(exposition, "go_memstats_heap_inuse_bytes"))), mib(int64(metricValue(exposition, "go_memstats_next_gc_bytes"))),
 		mib(int64(metricValue(exposition, "go_memstats_stack_inuse_bytes"))), metricValue(exposition, "go_goroutines"),
 		mib(int64(metricValue(exposition, "process_resident_memory_bytes"))))
 	fmt.Printf("operator CPU: %.1f s over %s = %.2f cores on average\n", cpu, ready.Round(time.Second), cpu/ready.Seconds())
