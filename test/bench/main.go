@@ -595,6 +595,17 @@ func (b *bench) deadline(ctx context.Context) error {
 		fmt.Println("  " + l)
 	}
 	fmt.Printf("429s in the whole run: %d; operator CPU after the deadline: %.1f s\n", b.log.Status(429), b.op.cpuSeconds()-cpu0)
+	var events corev1.EventList
+	if err := b.env.Client.List(ctx, &events); err != nil {
+		return err
+	}
+	byReason := map[string]int{}
+	for _, e := range events.Items {
+		if e.LastTimestamp.Time.After(mandatory) || e.EventTime.Time.After(mandatory) {
+			byReason[e.Type+" "+e.InvolvedObject.Kind+" "+e.Reason] += int(max(e.Count, 1))
+		}
+	}
+	fmt.Printf("events since the mandatory date, by type, kind and reason: %v\n", byReason)
 	return nil
 }
 
