@@ -129,5 +129,5 @@ func TestFaultsConvergeWithoutDuplicatesOrLostChanges(t *testing.T) {
 	figure(t, "one tenant down for %s: the change reached the %d others in %s while it was down, and it got the change %s after it came back; %d requests to it answered 503 meanwhile",
 		run.downFor, len(tenants)-1, othersTook.Round(100*time.Millisecond), downTook.Round(100*time.Millisecond), f.log.TenantFaults(down.Domain))
 	r = f.checkRemote(tenants, defaults)
-	f.g.Expect(r.duplicates + r.missing + r.lost).To(BeZero(), "after the outage: %+v", r)
+	f.g.Expect(r.duplicates+r.missing+r.lost).To(BeZero(), "after the outage: %+v", r)
 }
