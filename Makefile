@@ -69,7 +69,8 @@ bench: envtest ## Print the benchmark figures: emulator throughput, then scale, 
 
 .PHONY: run
 run: ## Run the operator: against your cluster if a kube context is set, else on the embedded default (control plane + emulator + samples).
-	go run ./hack/devenv $(RUN_ARGS)
+	@go build -o bin/devenv ./hack/devenv
+	@bin/devenv $(RUN_ARGS)
 
 .PHONY: build
 build: generate ## Build the operator binary into bin/.
