@@ -195,11 +195,7 @@ func toAny(m map[string]string) map[string]any {
 }
 
 func applyFile(ctx context.Context, c client.Client, path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	objs, err := testenv.DecodeManifests(data)
+	objs, err := testenv.ReadManifests(path)
 	if err != nil {
 		return err
 	}

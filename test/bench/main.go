@@ -292,7 +292,7 @@ func (b *bench) scale(ctx context.Context) error {
 	}
 	cpu := b.op.cpuSeconds() - cpu0
 	counts := b.counts()
-	bound, maxMgmt, maxTokens := b.rateLimitBound(counts)
+	bound, maxMgmt, maxTokens := b.rateLimitBound()
 	exposition, _ := b.op.metrics()
 	rss, heap := b.op.peaks()
 
@@ -305,7 +305,7 @@ func (b *bench) scale(ctx context.Context) error {
 		fmt.Printf("time to all Ready / bound: n/a: every tenant's calls fit its burst, the limits force no wait; the time is the operator's and the API server's own work\n")
 	}
 	fmt.Printf("API calls: %d in all, %.2f per tenant (%d Management reads, %d Management writes, %d token requests)\n",
-		counts.Total(), float64(counts.Total())/float64(b.o.tenants), counts.Reads(), counts.Writes(), counts.Tokens())
+		counts.Total(), float64(counts.Total())/float64(b.o.tenants), counts.ManagementReads(), counts.ManagementWrites(), counts.Tokens())
 	for _, l := range counts.Lines() {
 		fmt.Println("  " + l)
 	}
@@ -383,8 +383,8 @@ func verdict(met bool) string {
 }
 
 // counts sums the emulator's request counters over the workload's tenants.
-func (b *bench) counts() workload.Counts {
-	c := workload.Counts{}
+func (b *bench) counts() server.RequestCounts {
+	c := server.RequestCounts{}
 	for _, t := range b.tenants {
 		c.Add(b.emu.Requests(t.Domain))
 	}
@@ -394,13 +394,12 @@ func (b *bench) counts() workload.Counts {
 // rateLimitBound is the time the per-tenant limits force: tenants are
 // limited in parallel, so it is the worst tenant's, (calls - burst) / refill
 // for each of its two buckets.
-func (b *bench) rateLimitBound(total workload.Counts) (bound time.Duration, maxMgmt, maxTokens int) {
+func (b *bench) rateLimitBound() (bound time.Duration, maxMgmt, maxTokens int) {
 	l := server.DefaultRateLimit
 	for _, t := range b.tenants {
-		c := workload.Counts{}
-		c.Add(b.emu.Requests(t.Domain))
-		maxMgmt = max(maxMgmt, c.Reads()+c.Writes())
-		maxTokens = max(maxTokens, c.Total()-c.Reads()-c.Writes())
+		c := b.emu.Requests(t.Domain)
+		maxMgmt = max(maxMgmt, c.ManagementReads()+c.ManagementWrites())
+		maxTokens = max(maxTokens, c.Total()-c.ManagementReads()-c.ManagementWrites())
 	}
 	wait := func(n int) float64 { return math.Max(0, float64(n-l.Burst)) / l.PerSecond }
 	return time.Duration(math.Max(wait(maxMgmt), wait(maxTokens)) * float64(time.Second)), maxMgmt, maxTokens
@@ -484,8 +483,8 @@ func (b *bench) steady(ctx context.Context) error {
 		fmt.Println("  " + l)
 	}
 	fmt.Printf("reads per object per resync: Tenant %.2f (settings), EmailProvider %.2f (provider), CustomDatabaseConnection %.2f (connection); all Management reads per tenant per resync %.2f (target <= 1 per object) %s\n",
-		per(settings), per(provider), per(conn), per(d.Reads()), verdict(per(settings) <= 1.01 && per(provider) <= 1.01 && per(conn) <= 1.01))
-	fmt.Printf("writes: %d (target 0) %s; token requests %d\n", d.Writes(), verdict(d.Writes() == 0), d.Tokens())
+		per(settings), per(provider), per(conn), per(d.ManagementReads()), verdict(per(settings) <= 1.01 && per(provider) <= 1.01 && per(conn) <= 1.01))
+	fmt.Printf("writes: %d (target 0) %s; token requests %d\n", d.ManagementWrites(), verdict(d.ManagementWrites() == 0), d.Tokens())
 	fmt.Println(kubeLine(kube0, kube1, 3*len(b.tenants), " per resync"))
 	fmt.Printf("operator CPU: %.1f s over the window = %.2f cores\n", cpu, cpu/window.Seconds())
 	rss, heap := b.op.peaks()
@@ -579,7 +578,7 @@ func (b *bench) deadline(ctx context.Context) error {
 	}
 	d := b.counts().Minus(before)
 	patches := d["PATCH /api/v2/tenants/settings"]
-	perTenant := b.patchesPerTenant(d)
+	perTenant := b.mostSettingsPatches()
 	fmt.Printf("lag from the mandatory date to the last tenant patched: %s (target: 1 s plus what the rate limit forces; the limits force 0 s here: one PATCH per tenant fits its burst) %s\n",
 		lag.Round(time.Millisecond), verdict(lag <= time.Second))
 	fmt.Printf("lag by tenant: first %s, median %s, 90th percentile %s, last %s\n", pct(0), pct(0.5), pct(0.9), pct(1))
@@ -609,10 +608,11 @@ func (b *bench) deadline(ctx context.Context) error {
 	return nil
 }
 
-func (b *bench) patchesPerTenant(_ workload.Counts) int {
+// mostSettingsPatches is the most settings PATCHes any one tenant received.
+func (b *bench) mostSettingsPatches() int {
 	most := 0
 	for _, t := range b.tenants {
-		most = max(most, b.emu.Requests(t.Domain)["PATCH /api/v2/tenants/settings"])
+		most = max(most, b.emu.Requests(t.Domain).Count("PATCH", "/api/v2/tenants/settings"))
 	}
 	return most
 }

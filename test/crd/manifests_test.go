@@ -22,13 +22,9 @@ import (
 // readManifests decodes every YAML document of a file.
 func readManifests(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	objs, err := testenv.ReadManifests(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	objs, err := testenv.DecodeManifests(data)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 	return objs
 }

@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/testenv"
-	"github.com/tenantops/identity-operator/test/workload"
+	"github.com/tenantops/identity-operator/test/emulator/emulatortest"
 )
 
 // Every manifest of the invalid corpus is refused by the API server while
@@ -34,7 +33,10 @@ func TestEveryInvalidManifestIsRefused(t *testing.T) {
 	g.Expect(k8s.Create(context.Background(), ns)).To(Succeed())
 	refused := 0
 	for _, path := range files {
-		objs := decodeAll(t, path)
+		objs, err := testenv.ReadManifests(path)
+		if err != nil {
+			t.Fatal(err)
+		}
 		g.Expect(objs).NotTo(BeEmpty(), path)
 		for _, obj := range objs {
 			if obj.GetKind() != "PlatformMigration" {
@@ -47,7 +49,7 @@ func TestEveryInvalidManifestIsRefused(t *testing.T) {
 			g.Expect(k8s.Create(context.Background(), obj)).To(Succeed(), path)
 		}
 		last := objs[len(objs)-1]
-		err := k8s.Create(context.Background(), last.DeepCopy())
+		err = k8s.Create(context.Background(), last.DeepCopy())
 		if apierrors.IsAlreadyExists(err) {
 			// The operator may be adding its finalizer meanwhile.
 			err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -86,19 +88,6 @@ func TestEveryInvalidManifestIsRefused(t *testing.T) {
 		_ = k8s.List(context.Background(), list, client.InNamespace(ns.Name))
 		return len(list.Items)
 	}, time.Minute, time.Second).Should(BeZero())
-}
-
-func decodeAll(t *testing.T, path string) []*unstructured.Unstructured {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := testenv.DecodeManifests(data)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return objs
 }
 
 // Bad input the API server cannot refuse (it depends on Secrets and on the
@@ -180,9 +169,9 @@ func TestBadInputIsAClearConditionWithoutAHotLoop(t *testing.T) {
 	// Then count what they cost over a window. Other objects of the good
 	// tenant are on their resync (one read each per resync).
 	time.Sleep(10 * time.Second)
-	before := map[string]workload.Counts{}
+	before := map[string]emulatortest.Requests{}
 	for _, c := range cases {
-		before[c.domain] = workload.Counts(f.emu.Requests(c.domain))
+		before[c.domain] = f.emu.Requests(c.domain)
 	}
 	start := time.Now()
 	time.Sleep(run.badInputWindow)
@@ -191,7 +180,7 @@ func TestBadInputIsAClearConditionWithoutAHotLoop(t *testing.T) {
 	seen := map[string]bool{}
 	for _, c := range cases {
 		ready := meta.FindStatusCondition(c.obj.GetConditions(), identityv1alpha1.ConditionReady)
-		d := workload.Counts(f.emu.Requests(c.domain)).Minus(before[c.domain])
+		d := f.emu.Requests(c.domain).Minus(before[c.domain])
 		perMinute := float64(d.Total()) / minutes
 		figure(t, "%s: Ready=False %s (%q); %.1f calls a minute to its tenant", c.name, ready.Reason, ready.Message, perMinute)
 		if !seen[c.domain] {

@@ -3,13 +3,10 @@ package reliability
 import (
 	"context"
 	"testing"
-
-	. "github.com/onsi/gomega"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	. "github.com/onsi/gomega"
 
-	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/test/workload"
 )
 
@@ -54,10 +51,7 @@ func TestFaultsConvergeWithoutDuplicatesOrLostChanges(t *testing.T) {
 	for i := range tenants {
 		tn := &tenants[i]
 		tn.Flags = map[string]bool{"enable_apis_section": true, "enable_public_signup_user_exists_error": true, "no_disclose_enterprise_connections": true}
-		obj := &identityv1alpha1.Tenant{}
-		f.g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: tn.Name}, obj)).To(Succeed())
-		obj.Spec.Flags = tn.Flags
-		f.g.Expect(k8s.Update(context.Background(), obj)).To(Succeed())
+		f.declareFlags(*tn)
 		tn.Secrets.Configuration["LEGACY_REGION"] = "eu-" + tn.Name
 		secret := tn.ConnectionObjects()[0]
 		f.g.Expect(k8s.Update(context.Background(), secret)).To(Succeed())
@@ -101,10 +95,7 @@ func TestFaultsConvergeWithoutDuplicatesOrLostChanges(t *testing.T) {
 	for i := range tenants {
 		tn := &tenants[i]
 		tn.Flags["enable_dynamic_client_registration"] = true
-		obj := &identityv1alpha1.Tenant{}
-		f.g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: tn.Name}, obj)).To(Succeed())
-		obj.Spec.Flags = tn.Flags
-		f.g.Expect(k8s.Update(context.Background(), obj)).To(Succeed())
+		f.declareFlags(*tn)
 	}
 	missing := func(ts []workload.Tenant) []string {
 		var out []string

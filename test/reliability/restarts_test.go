@@ -6,9 +6,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/test/workload"
 )
 
@@ -88,14 +86,7 @@ func TestAPIServerRestartIsSurvivedWithoutAnOperatorRestart(t *testing.T) {
 	for i := range tenants {
 		tn := &tenants[i]
 		tn.Flags = map[string]bool{"enable_apis_section": true, "no_disclose_enterprise_connections": true}
-		f.g.Eventually(func() error {
-			obj := &identityv1alpha1.Tenant{}
-			if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: tn.Name}, obj); err != nil {
-				return err
-			}
-			obj.Spec.Flags = tn.Flags
-			return k8s.Update(context.Background(), obj)
-		}, time.Minute, time.Second).Should(Succeed())
+		f.declareFlags(*tn)
 	}
 	f.allReady(9, run.convergeTimeout)
 	f.g.Eventually(func() int { return f.checkRemote(tenants, defaults).lost }, time.Minute, time.Second).Should(BeZero())

@@ -194,6 +194,21 @@ func (f *fixture) tenant(i int, flags map[string]bool) workload.Tenant {
 	}
 }
 
+// declareFlags sets the Tenant's spec.flags to tn.Flags, retrying while the
+// API server does not take it (it may be restarting, or the operator may
+// have just added its finalizer).
+func (f *fixture) declareFlags(tn workload.Tenant) {
+	f.t.Helper()
+	f.g.Eventually(func() error {
+		obj := &identityv1alpha1.Tenant{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: tn.Name}, obj); err != nil {
+			return err
+		}
+		obj.Spec.Flags = tn.Flags
+		return k8s.Update(context.Background(), obj)
+	}, time.Minute, time.Second).Should(Succeed(), "declaring the flags of Tenant %s", tn.Name)
+}
+
 // create creates objects, retrying what the API server did not take (it
 // may be restarting).
 func (f *fixture) create(objs ...client.Object) {

@@ -8,10 +8,6 @@
 package workload
 
 import (
-	"fmt"
-	"sort"
-	"strings"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -141,63 +137,4 @@ func (t Tenant) ConnectionObjects() []client.Object {
 // All is every object of the tenant, Secrets before what reads them.
 func (t Tenant) All() []client.Object {
 	return append(append(t.TenantObjects(), t.ProviderObjects()...), t.ConnectionObjects()...)
-}
-
-// Counts sums request counters ("METHOD /route") over tenants.
-type Counts map[string]int
-
-// Add adds one tenant's counters.
-func (c Counts) Add(r map[string]int) {
-	for k, v := range r {
-		c[k] += v
-	}
-}
-
-// Sum adds the counters whose method and route keep accepts.
-func (c Counts) Sum(keep func(method, route string) bool) int {
-	n := 0
-	for k, v := range c {
-		m, p, _ := strings.Cut(k, " ")
-		if keep(m, p) {
-			n += v
-		}
-	}
-	return n
-}
-
-// Reads counts Management API GETs.
-func (c Counts) Reads() int {
-	return c.Sum(func(m, p string) bool { return m == "GET" && strings.HasPrefix(p, "/api/v2/") })
-}
-
-// Writes counts Management API POST, PATCH, PUT and DELETE.
-func (c Counts) Writes() int {
-	return c.Sum(func(m, p string) bool { return m != "GET" && strings.HasPrefix(p, "/api/v2/") })
-}
-
-// Tokens counts token requests.
-func (c Counts) Tokens() int { return c["POST /oauth/token"] }
-
-// Total counts every request.
-func (c Counts) Total() int { return c.Sum(func(string, string) bool { return true }) }
-
-// Minus is c with before's counters taken away.
-func (c Counts) Minus(before Counts) Counts {
-	out := Counts{}
-	for k, v := range c {
-		if d := v - before[k]; d != 0 {
-			out[k] = d
-		}
-	}
-	return out
-}
-
-// Lines are the counters, one "METHOD /route: n" a line, sorted.
-func (c Counts) Lines() []string {
-	var out []string
-	for k, v := range c {
-		out = append(out, fmt.Sprintf("%-48s %d", k, v))
-	}
-	sort.Strings(out)
-	return out
 }

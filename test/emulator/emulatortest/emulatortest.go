@@ -399,38 +399,7 @@ func (e *Emulator) AdvanceClock(d time.Duration) { e.srv.AdvanceClock(d) }
 
 // Requests counts the requests a tenant received, keyed by
 // "METHOD /route/pattern" such as "GET /api/v2/tenants/settings".
-type Requests map[string]int
-
-// Count returns the requests for one route, e.g.
-// Count("PATCH", "/api/v2/connections/{id}").
-func (r Requests) Count(method, pattern string) int { return r[method+" "+pattern] }
-
-// ManagementReads counts Management API GETs.
-func (r Requests) ManagementReads() int {
-	return r.sum(func(m, p string) bool { return m == "GET" && strings.HasPrefix(p, "/api/v2/") })
-}
-
-// ManagementWrites counts Management API POST, PATCH, PUT and DELETE.
-func (r Requests) ManagementWrites() int {
-	return r.sum(func(m, p string) bool { return m != "GET" && strings.HasPrefix(p, "/api/v2/") })
-}
-
-// Tokens counts token requests.
-func (r Requests) Tokens() int { return r.Count("POST", "/oauth/token") }
-
-// Total counts every request.
-func (r Requests) Total() int { return r.sum(func(string, string) bool { return true }) }
-
-func (r Requests) sum(keep func(method, pattern string) bool) int {
-	n := 0
-	for k, v := range r {
-		m, p, _ := strings.Cut(k, " ")
-		if keep(m, p) {
-			n += v
-		}
-	}
-	return n
-}
+type Requests = server.RequestCounts
 
 // Requests returns a tenant's request counters.
 func (e *Emulator) Requests(domain string) Requests { return e.srv.Requests(domain) }

@@ -192,10 +192,10 @@ func (s *Server) SetFaults(f Faults) {
 // last ResetRequests), keyed by "METHOD /route/pattern", e.g.
 // "GET /api/v2/tenants/settings" or "PATCH /api/v2/connections/{id}".
 // Requests refused with 429 or an injected fault are counted too.
-func (s *Server) Requests(domain string) map[string]int {
+func (s *Server) Requests(domain string) RequestCounts {
 	v, ok := s.tenants.Load(domain)
 	if !ok {
-		return map[string]int{}
+		return RequestCounts{}
 	}
 	st := v.(*tenantState)
 	st.mu.Lock()
