@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -83,6 +82,7 @@ func (r *EmailProviderReconciler) reconcileProvider(ctx context.Context, provide
 		return err
 	}
 
+	changed := true
 	current, err := api.GetEmailProvider(ctx)
 	switch {
 	case errors.Is(err, identity.ErrNotFound):
@@ -104,12 +104,14 @@ func (r *EmailProviderReconciler) reconcileProvider(ctx context.Context, provide
 			if _, err := api.UpdateEmailProvider(ctx, update); err != nil {
 				return classify(tenant, "updating the email provider", err)
 			}
+		} else {
+			changed = false
 		}
 	}
 	provider.Status.Provider = provider.Spec.Provider
 	provider.Status.Enabled = ptr.To(enabled)
 	provider.Status.AppliedCredentialsHash = hash
-	provider.Status.LastSyncTime = &metav1.Time{Time: r.Clock.Now()}
+	provider.Status.LastSyncTime = reconcile.SyncTime(provider.Status.LastSyncTime, r.Clock.Now(), changed, r.ResyncInterval)
 	return nil
 }
 

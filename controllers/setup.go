@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -93,6 +94,13 @@ type Options struct {
 	Mailer reminder.Mailer
 	// MetricsRegistry receives the migration gauges; nil skips them.
 	MetricsRegistry prometheus.Registerer
+	// TransitionParallelism bounds the tenants PATCHed at once when a
+	// migration's date passes (DefaultTransitionParallelism when zero).
+	TransitionParallelism int
+	// AfterTransitionPatch, when set, is called after each PATCH sent at a
+	// transition and before its Tenant's status records it: the reliability
+	// suite stops the operator there.
+	AfterTransitionPatch func(types.NamespacedName)
 }
 
 // Setup registers the field indexes and the reconcilers with mgr.
@@ -140,9 +148,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	summarizer := func(name string) reconcile.Summarizer {
 		return reconcile.Summarizer{Recorder: mgr.GetEventRecorderFor(name), StalledRetry: opts.StalledRetry}
 	}
+	transitions := newTransitions(opts.Clock, opts.TransitionParallelism)
+	transitions.sent = opts.AfterTransitionPatch
+	if err := mgr.Add(transitions); err != nil {
+		return err
+	}
 	tenants := &TenantReconciler{
 		Client: mgr.GetClient(), Access: access, Clock: opts.Clock, Recorder: mgr.GetEventRecorderFor("tenant-controller"),
-		Summarizer: summarizer("tenant-controller"), ResyncInterval: opts.ResyncInterval,
+		Summarizer: summarizer("tenant-controller"), ResyncInterval: opts.ResyncInterval, Transitions: transitions,
+		Events: &onceEvents{client: mgr.GetClient(), scheme: mgr.GetScheme(), clock: opts.Clock, component: "tenant-controller"},
 	}
 	if err := tenants.SetupWithManager(mgr); err != nil {
 		return err

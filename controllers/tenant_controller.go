@@ -37,15 +37,18 @@ const (
 	// a flag value the Tenant declares.
 	ConditionMigrationOverride = "MigrationOverride"
 
-	ReasonSynced           = "Synced"
-	ReasonDependentsExist  = "DependentsExist"
-	ReasonTemplateRefused  = "TemplateRefused"
-	ReasonFlagOverridden   = "FlagOverriddenByMigration"
-	EventReasonDrift       = "DriftCorrected"
-	EventReasonOverridden  = "FlagOverriddenByMigration"
-	templateResyncInterval = time.Hour
-	rateLimitRetry         = 10 * time.Second
-	dependentsRetry        = 10 * time.Second
+	ReasonSynced          = "Synced"
+	ReasonDependentsExist = "DependentsExist"
+	ReasonTemplateRefused = "TemplateRefused"
+	ReasonFlagOverridden  = "FlagOverriddenByMigration"
+	EventReasonDrift      = "DriftCorrected"
+	EventReasonOverridden = "FlagOverriddenByMigration"
+	// EventReasonMigrationEnabled is posted once on a Tenant when a
+	// migration's change is on it (opted in, enrolled or enforced).
+	EventReasonMigrationEnabled = "MigrationEnabled"
+	templateResyncInterval      = time.Hour
+	rateLimitRetry              = 10 * time.Second
+	dependentsRetry             = 10 * time.Second
 )
 
 // TenantReconciler keeps a tenant's settings, flags and reset_email template
@@ -59,6 +62,11 @@ type TenantReconciler struct {
 	Recorder       record.EventRecorder
 	Summarizer     reconcile.Summarizer
 	ResyncInterval time.Duration
+	// Events posts the events that must be posted exactly once.
+	Events *onceEvents
+	// Transitions sends the PATCHes prepared for a transition at its
+	// moment; nil sends them from the pass at the moment instead.
+	Transitions *transitions
 }
 
 // Reconcile runs one pass for a Tenant.
@@ -74,25 +82,29 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 	if err != nil {
 		return reconcile.Success{}, err
 	}
-	plan, err := r.planMigrations(ctx, tenant)
+	inputs, err := r.migrationInputs(ctx, tenant)
 	if err != nil {
 		return reconcile.Success{}, err
 	}
+	now := r.Clock.Now()
+	plan := inputs.plan(tenant, now)
+	r.reportOverrides(tenant, plan)
 	defer recordRateLimit(tenant, api)
 
 	if err := r.syncSettings(ctx, api, tenant, plan); err != nil {
 		plan.markFailed(tenant, err)
 		return reconcile.Success{}, err
 	}
-	plan.record(tenant, r.Clock.Now())
+	r.recordMigrations(ctx, tenant, plan, now)
 	if err := r.syncResetEmail(ctx, api, tenant); err != nil {
 		return reconcile.Success{}, err
 	}
+	r.prepareTransition(tenant, api, inputs, plan, now)
 
 	// Back for the next transition of a migration (a mandatory date, say):
-	// once shortly before it to have a warm connection, then exactly at it.
+	// once shortly before it to have a warm connection and prepare the
+	// change, then exactly at it to record what was sent.
 	requeue := r.ResyncInterval
-	now := r.Clock.Now()
 	if d, ok := migration.RequeueAfter(now, migration.TenantWakeUp(now, plan.nextTransition)); ok && d < requeue {
 		requeue = d
 	}
@@ -100,8 +112,27 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 		Message: fmt.Sprintf("%s is in the declared state (%d flags managed, %d migrations pending)", tenant.Spec.Domain, len(plan.flags), tenant.Status.MigrationsPending)}, nil
 }
 
+// prepareTransition hands the PATCH that the next calendar transition (a
+// mandatory date) will need to r.Transitions, once the transition is
+// within the warm-up window: at the moment itself it goes to every tenant
+// at once, without waiting for a worker or a status write. Nothing is
+// prepared when the transition changes nothing for this tenant.
+func (r *TenantReconciler) prepareTransition(tenant *identityv1alpha1.Tenant, api identity.Client, inputs *migrationInputs, plan *migrationPlan, now time.Time) {
+	at := plan.nextTransition
+	if r.Transitions == nil || at.IsZero() || at.Sub(now) > migration.WarmUp {
+		return
+	}
+	then := inputs.plan(tenant, at)
+	desired := desiredHash(tenant, then.flags)
+	if desired == desiredHash(tenant, plan.flags) {
+		return
+	}
+	patch, _ := settingsDiff(tenant.Spec.Settings, then.flags, nil)
+	r.Transitions.prepare(client.ObjectKeyFromObject(tenant), at, desired, api, patch)
+}
+
 // migrationPlan is what the PlatformMigrations selecting a tenant mean for
-// it now: the flags to send and each migration's decision.
+// it at a moment: the flags to send and each migration's decision.
 type migrationPlan struct {
 	flags          map[string]bool
 	overrides      []migration.Override
@@ -109,10 +140,17 @@ type migrationPlan struct {
 	nextTransition time.Time
 }
 
-// planMigrations decides every migration that selects the tenant and merges
-// the flags of those to apply with the Tenant's own. It sets the
-// MigrationOverride condition when a migration wins over a declared flag.
-func (r *TenantReconciler) planMigrations(ctx context.Context, tenant *identityv1alpha1.Tenant) (*migrationPlan, error) {
+// migrationInputs is what deciding the tenant's migrations reads from the
+// cache: the migrations, the tenant's EmailProviders and its namespace's
+// labels. Read once per pass, decided for now and, before a transition,
+// for the transition's moment.
+type migrationInputs struct {
+	migrations []identityv1alpha1.PlatformMigration
+	providers  []identityv1alpha1.EmailProvider
+	nsLabels   map[string]string
+}
+
+func (r *TenantReconciler) migrationInputs(ctx context.Context, tenant *identityv1alpha1.Tenant) (*migrationInputs, error) {
 	var migrations identityv1alpha1.PlatformMigrationList
 	if err := r.List(ctx, &migrations); err != nil {
 		return nil, err
@@ -127,17 +165,21 @@ func (r *TenantReconciler) planMigrations(ctx context.Context, tenant *identityv
 	if err != nil {
 		return nil, err
 	}
+	return &migrationInputs{migrations: migrations.Items, providers: providers.Items, nsLabels: nsLabels}, nil
+}
 
-	now := r.Clock.Now()
+// plan decides every migration that selects the tenant at now and merges
+// the flags of those to apply with the Tenant's own.
+func (in *migrationInputs) plan(tenant *identityv1alpha1.Tenant, now time.Time) *migrationPlan {
 	plan := &migrationPlan{decisions: map[string]migration.Decision{}}
 	var changes []migration.Change
-	for i := range migrations.Items {
-		m := &migrations.Items[i]
-		ok, err := selects(m, tenant, nsLabels)
+	for i := range in.migrations {
+		m := &in.migrations[i]
+		ok, err := selects(m, tenant, in.nsLabels)
 		if err != nil || !ok {
 			continue // a bad selector is reported on the PlatformMigration
 		}
-		d := migration.Decide(m, facts(m, tenant, providers.Items), now)
+		d := migration.Decide(m, facts(m, tenant, in.providers), now)
 		plan.decisions[m.Name] = d
 		if d.Apply {
 			changes = append(changes, migration.Change{Migration: m.Name, Flags: m.Spec.Change.Flags})
@@ -147,7 +189,12 @@ func (r *TenantReconciler) planMigrations(ctx context.Context, tenant *identityv
 		}
 	}
 	plan.flags, plan.overrides = migration.MergeFlags(tenant.Spec.Flags, changes)
+	return plan
+}
 
+// reportOverrides sets the MigrationOverride condition when a migration
+// wins over a declared flag, with a Warning event when it starts.
+func (r *TenantReconciler) reportOverrides(tenant *identityv1alpha1.Tenant, plan *migrationPlan) {
 	conditions := tenant.Status.Conditions
 	if len(plan.overrides) == 0 {
 		meta.RemoveStatusCondition(&conditions, ConditionMigrationOverride)
@@ -164,12 +211,28 @@ func (r *TenantReconciler) planMigrations(ctx context.Context, tenant *identityv
 			Reason: ReasonFlagOverridden, Message: msg, ObservedGeneration: tenant.Generation})
 	}
 	tenant.Status.Conditions = conditions
-	return plan, nil
+}
+
+// recordMigrations writes each migration's state to the Tenant's status
+// once the settings carry the change, and posts one MigrationEnabled event
+// per migration that became enabled. The event's name is derived from what
+// it reports, so a pass repeated after a restart (the status write lost)
+// finds it posted and does not post it twice.
+func (r *TenantReconciler) recordMigrations(ctx context.Context, tenant *identityv1alpha1.Tenant, plan *migrationPlan, now time.Time) {
+	enabled := plan.record(tenant, now)
+	for _, name := range enabled {
+		d := plan.decisions[name]
+		key := fmt.Sprintf("migration-enabled/%s/%d", name, tenant.Generation)
+		if err := r.Events.Once(ctx, tenant, key, corev1.EventTypeNormal, EventReasonMigrationEnabled,
+			fmt.Sprintf("%s is enabled on %s (%s): %s", name, tenant.Spec.Domain, d.Reason, d.Message)); err != nil {
+			log.FromContext(ctx).Error(err, "posting the MigrationEnabled event", "migration", name)
+		}
+	}
 }
 
 // record writes each migration's state to the Tenant's status once the
-// settings carry the change.
-func (p *migrationPlan) record(tenant *identityv1alpha1.Tenant, now time.Time) {
+// settings carry the change, and returns the migrations that became enabled.
+func (p *migrationPlan) record(tenant *identityv1alpha1.Tenant, now time.Time) (enabled []string) {
 	previous := map[string]identityv1alpha1.TenantMigrationStatus{}
 	for _, m := range tenant.Status.Migrations {
 		previous[m.Name] = m
@@ -189,6 +252,7 @@ func (p *migrationPlan) record(tenant *identityv1alpha1.Tenant, now time.Time) {
 			s.EnabledTime = previous[name].EnabledTime
 			if s.EnabledTime == nil || previous[name].State != identityv1alpha1.MigrationEnabled {
 				s.EnabledTime = &metav1.Time{Time: now}
+				enabled = append(enabled, name)
 			}
 		} else {
 			pending++
@@ -197,6 +261,7 @@ func (p *migrationPlan) record(tenant *identityv1alpha1.Tenant, now time.Time) {
 	}
 	tenant.Status.Migrations = statuses
 	tenant.Status.MigrationsPending = pending
+	return enabled
 }
 
 // markFailed records, when the settings could not be written, that the
@@ -228,18 +293,23 @@ func hasMigrationStatus(tenant *identityv1alpha1.Tenant, name string) bool {
 
 // syncSettings sends one PATCH when the declared settings and flags (the
 // migrations' included) are not yet on the tenant, and costs one read
-// otherwise. Something new to apply - a spec change, a migration reaching
-// its date, a first pass - goes out at once, every declared key in one
-// PATCH whose answer is the settings: no read first, so that at a deadline
-// each tenant costs one call. Otherwise the pass reads the settings, and a
-// managed value that differs is drift: someone changed the tenant behind
-// the operator's back; one PATCH restores it and a Warning event names what
-// was restored.
+// otherwise.
+//
+//   - At a transition (a mandatory date) the PATCH was prepared before it
+//     and sent the moment it came (see transitions): the pass records its
+//     answer and sends nothing.
+//   - A new spec (or a first pass) goes out at once, every declared key in
+//     one PATCH whose answer is the settings: no read first.
+//   - A spec already applied whose merged flags changed (a migration
+//     enabled) is read first and only what differs is sent: a process that
+//     stopped after sending the PATCH and before recording it may have made
+//     the change already, and it is not sent twice.
+//   - Otherwise the pass reads the settings, and a managed value that
+//     differs is drift: someone changed the tenant behind the operator's
+//     back; one PATCH restores it and a Warning event names what was
+//     restored.
 func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant, plan *migrationPlan) error {
-	desired := hashOf(tenant.UID, struct {
-		Settings *identityv1alpha1.TenantSettings
-		Flags    map[string]bool
-	}{tenant.Spec.Settings, plan.flags})
+	desired := desiredHash(tenant, plan.flags)
 	if refused := tenant.Status.RefusedTime; tenant.Status.RefusedHash == desired && refused != nil &&
 		r.Clock.Since(refused.Time) < r.Summarizer.StalledRetry {
 		// The platform refused exactly this; asking again before the
@@ -250,34 +320,35 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 		}
 		return reconcile.Stalling(ReasonFlagRefused, "%s", msg)
 	}
-	var observed *identity.TenantSettings
-	if tenant.Status.AppliedHash == desired {
-		var err error
-		if observed, err = api.GetTenantSettings(ctx); err != nil {
-			return classify(tenant, "reading the tenant settings", err)
-		}
+
+	observed, sent, err := r.transitionOutcome(ctx, tenant, desired)
+	if err != nil {
+		return r.settingsRefused(tenant, desired, err)
 	}
-	patch, changed := settingsDiff(tenant.Spec.Settings, plan.flags, observed)
-	if !patch.IsEmpty() {
-		if observed != nil {
-			r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonDrift,
-				"restored values changed outside the operator: %s", strings.Join(changed, ", "))
-			log.FromContext(ctx).Info("correcting drift", "fields", changed)
-		}
-		var err error
-		if observed, err = api.PatchTenantSettings(ctx, patch); err != nil {
-			err = classify(tenant, "updating the tenant settings", err)
-			var stalling *reconcile.StallingError
-			if errors.As(err, &stalling) && stalling.Reason == ReasonFlagRefused {
-				tenant.Status.RefusedHash, tenant.Status.RefusedTime = desired, &metav1.Time{Time: r.Clock.Now()}
+	if !sent {
+		applied := tenant.Status.AppliedHash
+		drift := applied == desired
+		if drift || (applied != "" && tenant.Status.ObservedGeneration == tenant.Generation) {
+			if observed, err = api.GetTenantSettings(ctx); err != nil {
+				return classify(tenant, "reading the tenant settings", err)
 			}
-			return err
 		}
-	} else if observed == nil {
-		// Nothing declared at all: read what there is, for status.
-		var err error
-		if observed, err = api.GetTenantSettings(ctx); err != nil {
-			return classify(tenant, "reading the tenant settings", err)
+		patch, changed := settingsDiff(tenant.Spec.Settings, plan.flags, observed)
+		if !patch.IsEmpty() {
+			if drift {
+				r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonDrift,
+					"restored values changed outside the operator: %s", strings.Join(changed, ", "))
+				log.FromContext(ctx).Info("correcting drift", "fields", changed)
+			}
+			if observed, err = api.PatchTenantSettings(ctx, patch); err != nil {
+				return r.settingsRefused(tenant, desired, err)
+			}
+			sent = true
+		} else if observed == nil {
+			// Nothing declared at all: read what there is, for status.
+			if observed, err = api.GetTenantSettings(ctx); err != nil {
+				return classify(tenant, "reading the tenant settings", err)
+			}
 		}
 	}
 	tenant.Status.Settings = observedSettings(tenant.Spec.Settings, observed)
@@ -287,10 +358,39 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 			tenant.Status.Flags[flag] = v
 		}
 	}
-	tenant.Status.LastSyncTime = &metav1.Time{Time: r.Clock.Now()}
+	tenant.Status.LastSyncTime = reconcile.SyncTime(tenant.Status.LastSyncTime, r.Clock.Now(), sent, r.ResyncInterval)
 	tenant.Status.AppliedHash = desired
 	tenant.Status.RefusedHash, tenant.Status.RefusedTime = "", nil
 	return nil
+}
+
+// transitionOutcome is the answer to the PATCH a transition sent for
+// exactly the desired state, when there is one (sent is true).
+func (r *TenantReconciler) transitionOutcome(ctx context.Context, tenant *identityv1alpha1.Tenant, desired string) (*identity.TenantSettings, bool, error) {
+	if r.Transitions == nil {
+		return nil, false, nil
+	}
+	observed, err, sent := r.Transitions.outcome(ctx, client.ObjectKeyFromObject(tenant), desired)
+	return observed, sent, err
+}
+
+// settingsRefused classifies a failed settings PATCH, remembering a refused
+// flag so the same state is not sent again before the stalled retry.
+func (r *TenantReconciler) settingsRefused(tenant *identityv1alpha1.Tenant, desired string, err error) error {
+	err = classify(tenant, "updating the tenant settings", err)
+	var stalling *reconcile.StallingError
+	if errors.As(err, &stalling) && stalling.Reason == ReasonFlagRefused {
+		tenant.Status.RefusedHash, tenant.Status.RefusedTime = desired, &metav1.Time{Time: r.Clock.Now()}
+	}
+	return err
+}
+
+// desiredHash fingerprints the declared settings with the merged flags.
+func desiredHash(tenant *identityv1alpha1.Tenant, flags map[string]bool) string {
+	return hashOf(tenant.UID, struct {
+		Settings *identityv1alpha1.TenantSettings
+		Flags    map[string]bool
+	}{tenant.Spec.Settings, flags})
 }
 
 // settingsDiff builds the patch that takes observed to the declared settings
@@ -362,11 +462,11 @@ func settingsDiff(spec *identityv1alpha1.TenantSettings, flags map[string]bool, 
 
 // observedSettings reports, for each setting the spec declares, the value
 // the tenant holds.
-func observedSettings(spec *identityv1alpha1.TenantSettings, observed *identity.TenantSettings) *identityv1alpha1.TenantSettings {
+func observedSettings(spec *identityv1alpha1.TenantSettings, observed *identity.TenantSettings) *identityv1alpha1.ObservedTenantSettings {
 	if spec == nil {
 		return nil
 	}
-	out := &identityv1alpha1.TenantSettings{}
+	out := &identityv1alpha1.ObservedTenantSettings{}
 	str := func(declared *string, have string) *string {
 		if declared == nil {
 			return nil
@@ -392,10 +492,10 @@ func observedSettings(spec *identityv1alpha1.TenantSettings, observed *identity.
 		out.EnabledLocales = append([]string{}, observed.EnabledLocales...)
 	}
 	if spec.ChangePassword != nil && observed.ChangePassword != nil {
-		out.ChangePassword = &identityv1alpha1.HostedPage{Enabled: ptr.Deref(observed.ChangePassword.Enabled, false), HTML: ptr.Deref(observed.ChangePassword.HTML, "")}
+		out.ChangePassword = &identityv1alpha1.ObservedHostedPage{Enabled: ptr.Deref(observed.ChangePassword.Enabled, false), HTML: ptr.Deref(observed.ChangePassword.HTML, "")}
 	}
 	if spec.ErrorPage != nil && observed.ErrorPage != nil {
-		out.ErrorPage = &identityv1alpha1.ErrorPage{HTML: ptr.Deref(observed.ErrorPage.HTML, ""),
+		out.ErrorPage = &identityv1alpha1.ObservedErrorPage{HTML: ptr.Deref(observed.ErrorPage.HTML, ""),
 			ShowLogLink: ptr.Deref(observed.ErrorPage.ShowLogLink, false), URL: ptr.Deref(observed.ErrorPage.URL, "")}
 	}
 	return out
@@ -555,6 +655,9 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *identity
 		}
 	}
 	r.Access.Forget(ctx, tenant)
+	if r.Transitions != nil {
+		r.Transitions.forget(client.ObjectKeyFromObject(tenant))
+	}
 	return reconcile.RemoveFinalizer(ctx, r.Client, tenant, identityv1alpha1.Finalizer)
 }
 

@@ -225,6 +225,15 @@ type CustomDatabaseConnectionStatus struct {
 	// ObservedGeneration is the generation last reconciled successfully.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Shard is the operator instance that holds this object: the only one
+	// that calls the tenant for it. An instance claims an unclaimed object
+	// before its first call, and releases it once the object leaves its
+	// selection (the operator's --watch-label-selector); "default" is the
+	// instance run without a shard name. Another instance that selects the
+	// object waits (condition ShardHandoff) until it is released, or takes
+	// it over after twice the reconcile timeout.
+	// +optional
+	Shard string `json:"shard,omitempty"`
 	// ConnectionID is the platform's id of the connection.
 	// +optional
 	ConnectionID string `json:"connectionID,omitempty"`
@@ -259,6 +268,7 @@ type CustomDatabaseConnectionStatus struct {
 // +kubebuilder:printcolumn:name="Migrated",type=string,JSONPath=`.status.progress`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Shard",type=string,JSONPath=`.status.shard`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type CustomDatabaseConnection struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -172,6 +172,15 @@ type EmailProviderStatus struct {
 	// ObservedGeneration is the generation last reconciled successfully.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Shard is the operator instance that holds this object: the only one
+	// that calls the tenant for it. An instance claims an unclaimed object
+	// before its first call, and releases it once the object leaves its
+	// selection (the operator's --watch-label-selector); "default" is the
+	// instance run without a shard name. Another instance that selects the
+	// object waits (condition ShardHandoff) until it is released, or takes
+	// it over after twice the reconcile timeout.
+	// +optional
+	Shard string `json:"shard,omitempty"`
 	// Provider observed on the tenant.
 	// +optional
 	Provider EmailProviderName `json:"provider,omitempty"`
@@ -183,7 +192,9 @@ type EmailProviderStatus struct {
 	// this is how a changed Secret is noticed.
 	// +optional
 	AppliedCredentialsHash string `json:"appliedCredentialsHash,omitempty"`
-	// LastSyncTime is when the provider was last read and brought in line.
+	// LastSyncTime is when the provider was last read (or written) and found
+	// in the declared state. A pass that changes nothing refreshes it only
+	// once half a resync interval has passed since.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
@@ -201,6 +212,7 @@ type EmailProviderStatus struct {
 // +kubebuilder:printcolumn:name="Enabled",type=boolean,JSONPath=`.spec.enabled`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Shard",type=string,JSONPath=`.status.shard`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type EmailProvider struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -265,7 +265,20 @@ type TenantStatus struct {
 	// ObservedGeneration is the generation last reconciled successfully.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// LastSyncTime is when the tenant was last read and brought in line.
+	// Shard is the operator instance that holds this object: the only one
+	// that calls the tenant for it. An instance claims an unclaimed object
+	// before its first call, and releases it once the object leaves its
+	// selection (the operator's --watch-label-selector); "default" is the
+	// instance run without a shard name. Another instance that selects the
+	// object waits (condition ShardHandoff) until it is released, or takes
+	// it over after twice the reconcile timeout.
+	// +optional
+	Shard string `json:"shard,omitempty"`
+	// LastSyncTime is when the tenant was last read (or written) and found
+	// in the declared state. A pass that changes nothing refreshes it only
+	// once half a resync interval has passed since, so it is at most that
+	// stale and a burst of passes (a warm-up before a deadline, watch events)
+	// writes no status.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 	// AppliedHash fingerprints the settings and flags last applied (the
@@ -287,7 +300,7 @@ type TenantStatus struct {
 	// Settings are the managed settings with the values observed on the
 	// tenant at the last sync (only those the spec declares).
 	// +optional
-	Settings *TenantSettings `json:"settings,omitempty"`
+	Settings *ObservedTenantSettings `json:"settings,omitempty"`
 	// Flags are the managed flags with the values observed on the tenant
 	// (its own and those of enabled migrations).
 	// +optional
@@ -306,6 +319,72 @@ type TenantStatus struct {
 	// ResetEmail is the reset_email template as last applied.
 	// +optional
 	ResetEmail *TemplateSyncStatus `json:"resetEmail,omitempty"`
+}
+
+// ObservedTenantSettings are the managed settings as the tenant holds them.
+// They mirror TenantSettings without its validation: what the platform
+// reports is recorded as it is, and a status write does not pay for the
+// spec's CEL rules.
+type ObservedTenantSettings struct {
+	// FriendlyName (friendly_name).
+	// +optional
+	FriendlyName *string `json:"friendlyName,omitempty"`
+	// SupportEmail (support_email).
+	// +optional
+	SupportEmail *string `json:"supportEmail,omitempty"`
+	// SupportURL (support_url).
+	// +optional
+	SupportURL *string `json:"supportURL,omitempty"`
+	// PictureURL (picture_url).
+	// +optional
+	PictureURL *string `json:"pictureURL,omitempty"`
+	// DefaultDirectory (default_directory).
+	// +optional
+	DefaultDirectory *string `json:"defaultDirectory,omitempty"`
+	// DefaultAudience (default_audience).
+	// +optional
+	DefaultAudience *string `json:"defaultAudience,omitempty"`
+	// SessionLifetimeHours (session_lifetime).
+	// +optional
+	SessionLifetimeHours *int32 `json:"sessionLifetimeHours,omitempty"`
+	// IdleSessionLifetimeHours (idle_session_lifetime).
+	// +optional
+	IdleSessionLifetimeHours *int32 `json:"idleSessionLifetimeHours,omitempty"`
+	// EnabledLocales (enabled_locales).
+	// +optional
+	// +listType=atomic
+	EnabledLocales []string `json:"enabledLocales,omitempty"`
+	// SandboxVersion (sandbox_version).
+	// +optional
+	SandboxVersion *string `json:"sandboxVersion,omitempty"`
+	// ChangePassword (change_password).
+	// +optional
+	ChangePassword *ObservedHostedPage `json:"changePassword,omitempty"`
+	// ErrorPage (error_page).
+	// +optional
+	ErrorPage *ObservedErrorPage `json:"errorPage,omitempty"`
+}
+
+// ObservedHostedPage is a hosted page's customization as the tenant holds it.
+type ObservedHostedPage struct {
+	// Enabled says whether the customization is on.
+	Enabled bool `json:"enabled"`
+	// HTML is the page's template.
+	// +optional
+	HTML string `json:"html,omitempty"`
+}
+
+// ObservedErrorPage is the error page's customization as the tenant holds it.
+type ObservedErrorPage struct {
+	// HTML is the hosted error page's template.
+	// +optional
+	HTML string `json:"html,omitempty"`
+	// ShowLogLink shows a link to the log entry on the error page.
+	// +optional
+	ShowLogLink bool `json:"showLogLink,omitempty"`
+	// URL is the error page of the tenant's own it redirects to.
+	// +optional
+	URL string `json:"url,omitempty"`
 }
 
 // TemplateSyncStatus records what was last applied to an email template.
@@ -332,6 +411,7 @@ type TemplateSyncStatus struct {
 // +kubebuilder:printcolumn:name="Migrations Pending",type=integer,JSONPath=`.status.migrationsPending`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`,priority=1
+// +kubebuilder:printcolumn:name="Shard",type=string,JSONPath=`.status.shard`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Tenant struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -122,6 +124,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// transitionHook, when set, runs in the operator after each PATCH sent at a
+// migration's date and before its Tenant's status records it.
+var transitionHook atomic.Pointer[func(types.NamespacedName)]
+
 // runningOperator is one operator "process", with the registry its
 // migration metrics go to (the secrets test reads every metric line).
 type runningOperator struct {
@@ -139,6 +145,11 @@ func startOperator() (*runningOperator, error) {
 		ResyncInterval:  resync,
 		StalledRetry:    time.Hour,
 		MetricsRegistry: registry,
+		AfterTransitionPatch: func(key types.NamespacedName) {
+			if hook := transitionHook.Load(); hook != nil {
+				(*hook)(key)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
