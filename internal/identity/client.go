@@ -8,6 +8,13 @@
 // network errors with capped, jittered exponential backoff, and returns errors that match
 // the sentinels in errors.go with errors.Is.
 //
+// Clients from a Pool share one circuit breaker per tenant: after a few requests in a row
+// that the tenant did not answer (5xx, or no answer), every call of every client of the
+// tenant fails at once with a *TenantDownError, but for one probe request at a time at
+// growing intervals; the first answer closes it and Pool.OnRecovered tells whoever
+// waits. While it is open a call does not retry either, so a tenant that is down draws
+// a bounded trickle of requests however many callers it has.
+//
 // Idempotency: GET, PATCH and DELETE are retried freely (a PATCH sends the same merge
 // again; a DELETE of what is gone succeeds). A create (POST) is also retried after a 5xx
 // or a network error, because the alternative is a controller stuck on a transient
@@ -25,8 +32,9 @@
 // Metrics, on controller-runtime's registry through DefaultMetrics:
 // identity_client_requests_total{operation,code} (code 2xx, 4xx, 5xx or error),
 // identity_client_rate_limited_total{operation},
-// identity_client_rate_limit_remaining{tenant} (the tenant's domain) and
-// identity_client_request_duration_seconds{operation}.
+// identity_client_rate_limit_remaining{tenant} (the tenant's domain),
+// identity_client_request_duration_seconds{operation} and
+// identity_tenant_breaker_open{domain}.
 package identity
 
 import (
@@ -105,9 +113,10 @@ type Client interface {
 	RateLimit() (RateLimitStatus, bool)
 }
 
-// New makes a client for one tenant with its own connection pool, token and pacer.
-// Controllers should get clients from a Pool instead, which keeps one per tenant across
-// reconciles.
+// New makes a client for one tenant with its own connection pool, token and pacer, and
+// no circuit breaker: it retries every failure as Options say. Controllers should get
+// clients from a Pool instead, which keeps one per tenant across reconciles and shares
+// the tenant's breaker among them.
 func New(cfg Config, opts Options) (Client, error) {
 	return newClient(cfg, opts, nil)
 }
@@ -122,7 +131,9 @@ type client struct {
 	tr       *http.Transport
 	tokens   *tokenSource
 	pacer    *pacer
-	metrics  *Metrics
+	// breaker is the tenant's, shared by the pool's clients of it; nil for none.
+	breaker *breaker
+	metrics *Metrics
 }
 
 func newClient(cfg Config, opts Options, shared *pacer) (*client, error) {
@@ -220,14 +231,22 @@ func (r *retrier) backoff(n int) time.Duration {
 // afterNetworkError waits before retrying a request that got no response, or returns
 // the error that ends the call.
 func (r *retrier) afterNetworkError(ctx context.Context, err error) error {
-	if ctx.Err() != nil || r.serverRetries >= r.c.opts.MaxRetries || isPermanentNetworkError(err) {
+	if ctx.Err() != nil || isPermanentNetworkError(err) {
+		return networkError(r.op, r.attempts, err)
+	}
+	if down := r.c.breaker.refusal(r.op); down != nil {
+		return down
+	}
+	if r.serverRetries >= r.c.opts.MaxRetries {
 		return networkError(r.op, r.attempts, err)
 	}
 	d := r.backoff(r.serverRetries)
 	r.serverRetries++
 	logr.FromContextOrDiscard(ctx).V(1).Info("identity API unreachable, retrying",
 		"operation", r.op, "attempt", r.attempts, "wait", d.String(), "reason", errorClass(err))
-	if werr := sleepCtx(ctx, r.c.opts.Clock, d, nil); werr != nil {
+	// Woken early if the tenant is taken for down meanwhile: the retry is then refused
+	// at once.
+	if werr := sleepCtx(ctx, r.c.opts.Clock, d, r.c.breaker.openedSignal()); werr != nil {
 		return networkError(r.op, r.attempts, err)
 	}
 	return nil
@@ -236,6 +255,9 @@ func (r *retrier) afterNetworkError(ctx context.Context, err error) error {
 // afterServerError waits before retrying a 5xx, or returns the error that ends the call.
 func (r *retrier) afterServerError(ctx context.Context, status int, body []byte) error {
 	final := func() error { return classify(r.op, status, parseAPIError(body), r.attempts) }
+	if down := r.c.breaker.refusal(r.op); down != nil {
+		return down
+	}
 	if r.serverRetries >= r.c.opts.MaxRetries {
 		return final()
 	}
@@ -243,10 +265,31 @@ func (r *retrier) afterServerError(ctx context.Context, status int, body []byte)
 	r.serverRetries++
 	logr.FromContextOrDiscard(ctx).V(1).Info("identity API failed, retrying",
 		"operation", r.op, "status", status, "attempt", r.attempts, "wait", d.String())
-	if err := sleepCtx(ctx, r.c.opts.Clock, d, nil); err != nil {
+	if err := sleepCtx(ctx, r.c.opts.Clock, d, r.c.breaker.openedSignal()); err != nil {
 		return final()
 	}
 	return nil
+}
+
+// noAnswer tells the breaker about a request that got no response: a failure of the
+// tenant, unless the caller gave up or no retry would cure it (a certificate that does
+// not verify), which say nothing about whether the tenant answers.
+func (c *client) noAnswer(ctx context.Context, a admission, op string, attempts int, err error) {
+	if ctx.Err() != nil || isPermanentNetworkError(err) {
+		c.breaker.abandoned(a)
+		return
+	}
+	c.breaker.failed(a, networkError(op, attempts, err))
+}
+
+// answer tells the breaker about a response: a 5xx is a failure of the tenant, any other
+// status (4xx and 429 included) says it answers.
+func (c *client) answer(a admission, op string, attempts, status int, body []byte) {
+	if status >= 500 {
+		c.breaker.failed(a, classify(op, status, parseAPIError(body), attempts))
+		return
+	}
+	c.breaker.answered()
 }
 
 // afterRateLimited waits out a 429 for the time the platform asked (and, for the
@@ -345,10 +388,24 @@ func (c *client) do(ctx context.Context, op, method, path string, query url.Valu
 		if err != nil {
 			return 0, err
 		}
+		// After the token (whose fetch is admitted on its own): a probe must not wait
+		// for itself.
+		adm, err := c.breaker.admit(op)
+		if err != nil {
+			return 0, err
+		}
 		ticket, err := c.pacer.wait(ctx)
 		if err != nil {
+			c.breaker.abandoned(adm)
 			return 0, &APIError{Operation: op, Message: "waiting for the rate-limit budget",
 				Attempts: r.attempts, kind: ErrRateLimited, cause: err}
+		}
+		// The tenant may have been taken for down while this call waited for the
+		// budget (a tenant that answers only 5xx sends no budget: its callers go one at
+		// a time).
+		if err := c.breaker.recheck(op, adm); err != nil {
+			c.pacer.done(ticket, 0, nil)
+			return 0, err
 		}
 		var bodyReader io.Reader
 		if payload != nil {
@@ -356,6 +413,7 @@ func (c *client) do(ctx context.Context, op, method, path string, query url.Valu
 		}
 		req, err := http.NewRequestWithContext(ctx, method, u, bodyReader)
 		if err != nil {
+			c.breaker.abandoned(adm)
 			c.pacer.done(ticket, 0, nil)
 			return 0, fmt.Errorf("identity: %s: build request: %w", op, err)
 		}
@@ -368,6 +426,7 @@ func (c *client) do(ctx context.Context, op, method, path string, query url.Valu
 		resp, body, err := c.send(ctx, op, req)
 		if err != nil {
 			c.pacer.done(ticket, 0, nil)
+			c.noAnswer(ctx, adm, op, r.attempts, err)
 			if werr := r.afterNetworkError(ctx, err); werr != nil {
 				return 0, werr
 			}
@@ -375,6 +434,7 @@ func (c *client) do(ctx context.Context, op, method, path string, query url.Valu
 		}
 		c.pacer.done(ticket, resp.StatusCode, resp.Header)
 		status := resp.StatusCode
+		c.answer(adm, op, r.attempts, status, body)
 		switch {
 		case status >= 200 && status < 300:
 			if out != nil && len(bytes.TrimSpace(body)) > 0 {

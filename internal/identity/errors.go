@@ -11,7 +11,8 @@ import (
 
 // Sentinel errors a controller matches with errors.Is to decide what to do. Every error
 // the client returns for a refused or failed call matches exactly one of them (a
-// forbidden flag also matches ErrInvalid, because it is a validation refusal too).
+// forbidden flag also matches ErrInvalid, because it is a validation refusal too, and a
+// tenant taken for down ErrUnavailable, because it is that too).
 var (
 	// ErrNotFound: the object does not exist (404). Deletes treat it as success.
 	ErrNotFound = errors.New("not found")
@@ -38,6 +39,11 @@ var (
 	// ErrUnavailable: the platform kept failing (5xx) or could not be reached (network
 	// errors) after the client's retries.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrTenantDown: the tenant failed several requests in a row and is taken for down
+	// (its breaker is open), so the call failed at once without a request. It also
+	// matches ErrUnavailable. errors.As gives *TenantDownError, which says since when
+	// and when the next probe is due.
+	ErrTenantDown = errors.New("tenant down")
 )
 
 // APIError is a refusal or failure of one operation. It carries what the platform said
@@ -112,6 +118,52 @@ func (e *APIError) Is(target error) bool {
 // Unwrap gives the underlying network or decoding error, if any, so that callers can
 // still match context.DeadlineExceeded and the like.
 func (e *APIError) Unwrap() error { return e.cause }
+
+// TenantDownError is a call the client did not send because the tenant is taken for
+// down: requests to it failed (5xx, or no answer) several times in a row. One probe
+// request at a time, at growing intervals, finds out when it is back; until then every
+// call of every client of the tenant fails at once with this error. It matches
+// ErrTenantDown and ErrUnavailable.
+type TenantDownError struct {
+	// Operation names the client method that was refused.
+	Operation string
+	// Domain is the tenant's domain.
+	Domain string
+	// Since is when the first of the failed requests failed.
+	Since time.Time
+	// NextProbe is when the next probe request is due; a call made from then on may be
+	// that probe.
+	NextProbe time.Time
+	// RetryAfter is how long from the refusal to NextProbe (by the client's clock).
+	RetryAfter time.Duration
+	// Failures is how many requests in a row the tenant did not answer.
+	Failures int
+
+	// cause is the newest failure, an *APIError or a network error.
+	cause error
+}
+
+// Error says since when the tenant has not answered, the newest failure, and when the
+// next probe is due.
+func (e *TenantDownError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "identity: %s: %s has not answered since %s (%d requests in a row failed",
+		e.Operation, e.Domain, e.Since.UTC().Format(time.RFC3339), e.Failures)
+	if e.cause != nil {
+		b.WriteString(", the last: ")
+		b.WriteString(strings.TrimPrefix(e.cause.Error(), "identity: "))
+	}
+	fmt.Fprintf(&b, "); next probe at %s", e.NextProbe.UTC().Format(time.RFC3339))
+	return b.String()
+}
+
+// Is matches ErrTenantDown and ErrUnavailable.
+func (e *TenantDownError) Is(target error) bool {
+	return target == ErrTenantDown || target == ErrUnavailable
+}
+
+// Unwrap gives the newest failure.
+func (e *TenantDownError) Unwrap() error { return e.cause }
 
 // ForbiddenFlagError is the refusal to set one tenant flag. It wraps the *APIError, so
 // both errors.As targets work.

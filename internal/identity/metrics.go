@@ -20,6 +20,9 @@ type Metrics struct {
 	RateLimitRemaining *prometheus.GaugeVec
 	// Duration observes the latency of each HTTP request by operation.
 	Duration *prometheus.HistogramVec
+	// BreakerOpen is 1 while a tenant is taken for down (its calls fail without a
+	// request, but for one probe at a time) and 0 otherwise, by tenant domain.
+	BreakerOpen *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not registered, for
@@ -43,9 +46,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Latency of requests to the identity API, by operation.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"operation"}),
+		BreakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "identity_tenant_breaker_open",
+			Help: "1 while the tenant is taken for down after failed requests (its calls fail at once but for one probe at a time), 0 otherwise, by tenant domain.",
+		}, []string{"domain"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.RateLimited, m.RateLimitRemaining, m.Duration)
+		reg.MustRegister(m.Requests, m.RateLimited, m.RateLimitRemaining, m.Duration, m.BreakerOpen)
 	}
 	return m
 }

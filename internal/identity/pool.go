@@ -10,7 +10,9 @@ import "sync"
 // When a tenant's credentials, CA bundle or dial address change, Get returns a new client
 // and drops the old one. The pacer is keyed by the endpoint (domain and dial address)
 // only, because the rate limit belongs to the tenant, not to the credentials: clients
-// old and new share it.
+// old and new share it. So is the circuit breaker (see TenantDownError): whether a
+// tenant answers does not depend on who asks, and every reconciler calling a tenant
+// that is down shares one trickle of probes.
 type Pool struct {
 	opts Options
 
@@ -21,15 +23,66 @@ type Pool struct {
 	current map[string]string
 	// pacers by endpoint.
 	pacers map[string]*pacer
+	// breakers by endpoint.
+	breakers map[string]*breaker
+
+	subMu sync.Mutex
+	// subscribers of OnRecovered, by subscription number.
+	subscribers map[int]func(domain string)
+	nextSub     int
 }
 
 // NewPool makes an empty pool whose clients use opts.
 func NewPool(opts Options) *Pool {
 	return &Pool{
-		opts:    opts.withDefaults(),
-		clients: map[string]*client{},
-		current: map[string]string{},
-		pacers:  map[string]*pacer{},
+		opts:        opts.withDefaults(),
+		clients:     map[string]*client{},
+		current:     map[string]string{},
+		pacers:      map[string]*pacer{},
+		breakers:    map[string]*breaker{},
+		subscribers: map[int]func(string){},
+	}
+}
+
+// OnRecovered calls fn with a tenant's domain each time the tenant answers again after
+// it was taken for down, so that whatever waits for it can go at once rather than at
+// its next retry. fn runs on the goroutine of the call that found the tenant back, and
+// must not block. The returned function ends the subscription.
+func (p *Pool) OnRecovered(fn func(domain string)) (cancel func()) {
+	p.subMu.Lock()
+	defer p.subMu.Unlock()
+	id := p.nextSub
+	p.nextSub++
+	p.subscribers[id] = fn
+	return func() {
+		p.subMu.Lock()
+		defer p.subMu.Unlock()
+		delete(p.subscribers, id)
+	}
+}
+
+// recovered tells the subscribers that domain answers again.
+func (p *Pool) recovered(domain string) {
+	p.subMu.Lock()
+	fns := make([]func(string), 0, len(p.subscribers))
+	for _, fn := range p.subscribers {
+		fns = append(fns, fn)
+	}
+	p.subMu.Unlock()
+	for _, fn := range fns {
+		fn(domain)
+	}
+}
+
+// breakerGauge publishes whether a tenant's breaker is open.
+func breakerGauge(m *Metrics, domain string) func(open bool) {
+	g := m.BreakerOpen.WithLabelValues(domain)
+	return func(open bool) {
+		if open {
+			g.Set(1)
+		} else {
+			g.Set(0)
+		}
 	}
 }
 
@@ -51,10 +104,17 @@ func (p *Pool) Get(cfg Config) (Client, error) {
 		pc = newPacer(p.opts.Clock, budgetGauge(p.opts.Metrics, cfg.Domain))
 		p.pacers[endpoint] = pc
 	}
+	br, ok := p.breakers[endpoint]
+	if !ok {
+		domain := cfg.Domain
+		br = newBreaker(p.opts.Clock, domain, breakerGauge(p.opts.Metrics, domain), func() { p.recovered(domain) })
+		p.breakers[endpoint] = br
+	}
 	c, err := newClient(cfg, p.opts, pc)
 	if err != nil {
 		return nil, err
 	}
+	c.breaker = br
 	if old, ok := p.current[endpoint]; ok {
 		if oc := p.clients[old]; oc != nil {
 			oc.close()
@@ -66,7 +126,7 @@ func (p *Pool) Get(cfg Config) (Client, error) {
 	return c, nil
 }
 
-// Forget drops the tenant's client and pacer, for a Tenant that was deleted.
+// Forget drops the tenant's client, pacer and breaker, for a Tenant that was deleted.
 func (p *Pool) Forget(cfg Config) {
 	endpoint := cfg.endpointKey()
 	p.mu.Lock()
@@ -79,7 +139,9 @@ func (p *Pool) Forget(cfg Config) {
 		delete(p.current, endpoint)
 	}
 	delete(p.pacers, endpoint)
+	delete(p.breakers, endpoint)
 	p.opts.Metrics.RateLimitRemaining.DeleteLabelValues(cfg.Domain)
+	p.opts.Metrics.BreakerOpen.DeleteLabelValues(cfg.Domain)
 }
 
 // Len is the number of clients held, for tests and debugging.

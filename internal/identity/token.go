@@ -103,8 +103,14 @@ func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error)
 	}.Encode()
 	r := retrier{c: c, op: opToken}
 	for {
+		// The token endpoint is the tenant's too: it goes through the tenant's breaker.
+		adm, err := c.breaker.admit(opToken)
+		if err != nil {
+			return "", 0, err
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/oauth/token", strings.NewReader(form))
 		if err != nil {
+			c.breaker.abandoned(adm)
 			return "", 0, err
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -112,11 +118,13 @@ func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error)
 		r.attempts++
 		resp, body, err := c.send(ctx, opToken, req)
 		if err != nil {
+			c.noAnswer(ctx, adm, opToken, r.attempts, err)
 			if werr := r.afterNetworkError(ctx, err); werr != nil {
 				return "", 0, werr
 			}
 			continue
 		}
+		c.answer(adm, opToken, r.attempts, resp.StatusCode, body)
 		switch {
 		case resp.StatusCode == http.StatusOK:
 			var tr tokenResponse
