@@ -550,6 +550,12 @@ func (b *bench) deadline(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Status follows the remote: every Tenant reports the migration
+	// Enabled, and the PlatformMigration reports Completed.
+	statusLag, err := b.waitMigrationRecorded(ctx, m.Name, mandatory)
+	if err != nil {
+		return err
+	}
 	var lags []time.Duration
 	for _, at := range b.log.PatchesSince(mandatory) {
 		lags = append(lags, at.Sub(mandatory))
@@ -605,7 +611,55 @@ func (b *bench) deadline(ctx context.Context) error {
 		}
 	}
 	fmt.Printf("events since the mandatory date, by type, kind and reason: %v\n", byReason)
+	announced := map[string]int{}
+	for _, e := range events.Items {
+		if e.Reason == "MigrationEnabled" && e.InvolvedObject.Kind == "Tenant" && strings.HasPrefix(e.Message, m.Name+" ") {
+			announced[e.InvolvedObject.Name] += int(max(e.Count, 1))
+		}
+	}
+	once := 0
+	for _, t := range b.tenants {
+		if announced[t.Name] == 1 {
+			once++
+		}
+	}
+	fmt.Printf("status: every Tenant reports the migration Enabled and the PlatformMigration Completed %s after the mandatory date (%s after the last tenant was patched)\n",
+		statusLag.Round(time.Millisecond), (statusLag - lag).Round(time.Millisecond))
+	fmt.Printf("tenants with exactly one MigrationEnabled event: %d of %d (target all) %s\n", once, len(b.tenants), verdict(once == len(b.tenants)))
 	return nil
+}
+
+// waitMigrationRecorded waits until every Tenant's status has the migration
+// Enabled and the PlatformMigration's phase is Completed, and returns how
+// long after the mandatory date that was.
+func (b *bench) waitMigrationRecorded(ctx context.Context, name string, mandatory time.Time) (time.Duration, error) {
+	for {
+		var tenants identityv1alpha1.TenantList
+		if err := b.env.Client.List(ctx, &tenants, client.InNamespace(b.ns)); err != nil {
+			return 0, err
+		}
+		enabled := 0
+		for _, t := range tenants.Items {
+			for _, s := range t.Status.Migrations {
+				if s.Name == name && s.State == identityv1alpha1.MigrationEnabled {
+					enabled++
+				}
+			}
+		}
+		var m identityv1alpha1.PlatformMigration
+		if err := b.env.Client.Get(ctx, client.ObjectKey{Name: name}, &m); err != nil {
+			return 0, err
+		}
+		if enabled == len(b.tenants) && m.Status.Phase == identityv1alpha1.PhaseCompleted {
+			return time.Since(mandatory), nil
+		}
+		if time.Since(mandatory) > 10*time.Minute {
+			return 0, fmt.Errorf("10 minutes after the deadline %d of %d Tenants report the migration enabled, phase %s", enabled, len(b.tenants), m.Status.Phase)
+		}
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // mostSettingsPatches is the most settings PATCHes any one tenant received.
