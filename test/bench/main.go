@@ -66,6 +66,7 @@ type options struct {
 	timeout     time.Duration
 	operatorEnv string
 	heapProfile string
+	shards      int
 }
 
 func main() {
@@ -78,6 +79,7 @@ func main() {
 	flag.DurationVar(&o.deadlineIn, "deadline-in", 25*time.Second, "how far ahead of the migration's creation its mandatory date is")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "the whole run stops after this")
 	flag.StringVar(&o.heapProfile, "heap-profile", "", "write the operator's heap profile (go tool pprof) to this file at the end of the scale scenario")
+	flag.IntVar(&o.shards, "shards", 1, "operator instances splitting the tenants by the shard label: the default instance and N-1 shards")
 	flag.StringVar(&o.operatorEnv, "operator-env", "", "extra environment of the operator process, NAME=VALUE[,NAME=VALUE] (e.g. GOMEMLIMIT=140MiB)")
 	flag.Parse()
 
@@ -101,7 +103,8 @@ type bench struct {
 	env     *testenv.Env
 	emu     *server.Server
 	log     *workload.RequestLog
-	op      *operatorProcess
+	// ops are the operator processes: one, or one per shard (-shards).
+	ops     operators
 	tenants []workload.Tenant
 	ns      string
 	// pprofAddr serves the operator's profiles when -heap-profile asks.
@@ -142,7 +145,7 @@ func run(ctx context.Context, o options) error {
 	if err := b.startOperator(ctx, dir); err != nil {
 		return err
 	}
-	defer b.op.close()
+	defer b.ops.close()
 	for _, step := range steps {
 		if err := step(b, ctx); err != nil {
 			return err
@@ -188,10 +191,6 @@ func (b *bench) startOperator(ctx context.Context, dir string) error {
 	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
 		return err
 	}
-	metricsAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
-	}
 	if b.o.heapProfile != "" {
 		if b.pprofAddr, err = freeLoopbackAddr(); err != nil {
 			return err
@@ -202,23 +201,78 @@ func (b *bench) startOperator(ctx context.Context, dir string) error {
 	if b.o.operatorEnv != "" {
 		env = strings.Split(b.o.operatorEnv, ",")
 	}
-	b.op, err = startOperator(binary, kubeconfigPath, env, filepath.Join(dir, "operator.log"), metricsAddr,
-		fmt.Sprintf("--concurrency=%d", b.o.concurrency), "--resync-interval="+b.o.resync.String(),
-		"--stalled-retry-interval=1h", "--pprof-bind-address="+b.pprofAddr)
-	if err != nil {
-		return err
+	for i, inst := range b.instances() {
+		metricsAddr, err := freeLoopbackAddr()
+		if err != nil {
+			return err
+		}
+		args := append([]string{fmt.Sprintf("--concurrency=%d", b.o.concurrency), "--resync-interval=" + b.o.resync.String(),
+			"--stalled-retry-interval=1h"}, inst.args...)
+		if i == 0 {
+			args = append(args, "--pprof-bind-address="+b.pprofAddr)
+		}
+		op, err := startOperator(binary, kubeconfigPath, env, filepath.Join(dir, "operator-"+inst.name+".log"), metricsAddr, args...)
+		if err != nil {
+			return err
+		}
+		b.ops = append(b.ops, op)
+		if len(b.ops) > 1 || b.o.shards > 1 {
+			fmt.Printf("operator instance %s: %s\n", inst.name, strings.Join(inst.args, " "))
+		}
 	}
 	// Ready when every controller has started its workers (caches synced):
 	// objects created while the operator is still starting have been seen
 	// left unreconciled (docs/benchmarks.md), which is not what this measures.
-	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
-		if log, err := os.ReadFile(b.op.logPath); err == nil && workersStarted(string(log)) {
-			return nil
-		}
-		if time.Since(start) > time.Minute {
-			return fmt.Errorf("the operator's controllers did not start within a minute; log: %s", b.op.logPath)
+	for _, op := range b.ops {
+		for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+			if log, err := os.ReadFile(op.logPath); err == nil && workersStarted(string(log)) {
+				break
+			}
+			if time.Since(start) > time.Minute {
+				return fmt.Errorf("the operator's controllers did not start within a minute; log: %s", op.logPath)
+			}
 		}
 	}
+	return nil
+}
+
+// instance is one operator process of the run.
+type instance struct {
+	name string
+	args []string
+}
+
+// instances are the operator processes to run: one, or with -shards N the
+// default instance (objects without the shard label; the only one writing
+// PlatformMigration status) and N-1 instances of one shard each, each with
+// its own lease, as the chart deploys them.
+func (b *bench) instances() []instance {
+	if b.o.shards <= 1 {
+		return []instance{{name: "default"}}
+	}
+	var shards []string
+	for k := 1; k < b.o.shards; k++ {
+		shards = append(shards, shardName(k))
+	}
+	out := []instance{{name: "default", args: []string{
+		"--watch-label-selector=!" + identityv1alpha1.ShardLabel, "--leader-elect", "--leader-election-namespace=default"}}}
+	for _, name := range shards {
+		out = append(out, instance{name: name, args: []string{
+			fmt.Sprintf("--watch-label-selector=%s in (%s)", identityv1alpha1.ShardLabel, name), "--shard-name=" + name,
+			"--platform-migration-status=false", "--leader-elect", "--leader-election-namespace=default"}})
+	}
+	return out
+}
+
+func shardName(k int) string { return fmt.Sprintf("shard%d", k) }
+
+// shardLabels are the labels of tenant i's objects: with -shards N, tenant
+// i goes to shard i mod N, 0 being the default instance (no label).
+func (b *bench) shardLabels(i int) map[string]string {
+	if b.o.shards <= 1 || i%b.o.shards == 0 {
+		return nil
+	}
+	return map[string]string{identityv1alpha1.ShardLabel: shardName(i % b.o.shards)}
 }
 
 // workersStarted reports whether the operator's log says that the four
@@ -230,7 +284,7 @@ func workersStarted(log string) bool {
 			n++
 		}
 	}
-	return n >= 4
+	return n >= 3
 }
 
 func freeLoopbackAddr() (string, error) {
@@ -265,13 +319,13 @@ func (b *bench) scale(ctx context.Context) error {
 		}
 		b.tenants = append(b.tenants, workload.Tenant{
 			Namespace: b.ns, Name: fmt.Sprintf("t%04d", i), Domain: domain, DialAddress: b.emu.Addr(),
-			CreatedAt: &created2015,
+			CreatedAt: &created2015, Labels: b.shardLabels(i),
 			Secrets: workload.Secrets{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret,
 				SMTPPassword:  secret("smtp", i),
 				Configuration: map[string]string{"LEGACY_TOKEN": secret("config", i)}},
 		})
 	}
-	cpu0, kube0 := b.op.cpuSeconds(), b.kubeRequests()
+	cpu0, kube0 := b.ops.cpuSeconds(), b.kubeRequests()
 	start := time.Now()
 	if err := parallel(ctx, 8, len(b.tenants), func(i int) error {
 		for _, obj := range b.tenants[i].All() {
@@ -290,11 +344,11 @@ func (b *bench) scale(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cpu := b.op.cpuSeconds() - cpu0
+	cpu := b.ops.cpuSeconds() - cpu0
 	counts := b.counts()
 	bound, maxMgmt, maxTokens := b.rateLimitBound()
-	exposition, _ := b.op.metrics()
-	rss, heap := b.op.peaks()
+	exposition, _ := b.ops.metrics()
+	rss, heap := b.ops.peaks()
 
 	fmt.Printf("time to all Ready: %s (from the first create; applying took %s)\n", ready.Round(time.Millisecond), applied.Round(time.Millisecond))
 	fmt.Printf("rate-limit bound: %.2fs (most calls to one tenant: %d Management API, %d token; burst %d, refill %g/s, tenants in parallel)\n",
@@ -314,6 +368,12 @@ func (b *bench) scale(ctx context.Context) error {
 	fmt.Printf("5xx answered: %d\n", b.log.StatusAtLeast(500))
 	fmt.Printf("operator peak memory: RSS %.1f MiB (kernel VmHWM), Go heap in use %.1f MiB (peak of 2 s samples) (target < 150 MiB) %s\n",
 		mib(rss), mib(heap), verdict(mib(rss) < 150))
+	if len(b.ops) > 1 {
+		for i, inst := range b.instances() {
+			r, h := b.ops[i].peaks()
+			fmt.Printf("  instance %s: peak RSS %.1f MiB, Go heap in use %.1f MiB (target < 150 MiB each) %s\n", inst.name, mib(r), mib(h), verdict(mib(r) < 150))
+		}
+	}
 	fmt.Printf("operator memory when all were Ready: Go heap in use %.1f MiB (the collector's next target: %.1f MiB), goroutine stacks %.1f MiB for %.0f goroutines, RSS %.1f MiB\n",
 		mib(int64(metricValue(exposition, "go_memstats_heap_inuse_bytes"))), mib(int64(metricValue(exposition, "go_memstats_next_gc_bytes"))),
 		mib(int64(metricValue(exposition, "go_memstats_stack_inuse_bytes"))), metricValue(exposition, "go_goroutines"),
@@ -354,7 +414,7 @@ func (b *bench) writeHeapProfile(path string) error {
 // kubeRequests are the operator's requests to kube-apiserver by method
 // (rest_client_requests_total), from its metrics.
 func (b *bench) kubeRequests() map[string]float64 {
-	m, _ := b.op.metrics()
+	m, _ := b.ops.metrics()
 	out := map[string]float64{}
 	for _, method := range []string{"GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE"} {
 		out[method] = metricValue(m, "rest_client_requests_total", `method="`+method+`"`)
@@ -466,12 +526,12 @@ func (b *bench) steady(ctx context.Context) error {
 	if err := sleep(ctx, 2*b.o.resync); err != nil {
 		return err
 	}
-	before, cpu0, kube0, t0 := b.counts(), b.op.cpuSeconds(), b.kubeRequests(), time.Now()
+	before, cpu0, kube0, t0 := b.counts(), b.ops.cpuSeconds(), b.kubeRequests(), time.Now()
 	if err := sleep(ctx, time.Duration(b.o.resyncs)*b.o.resync); err != nil {
 		return err
 	}
 	d, kube1 := b.counts().Minus(before), b.kubeRequests()
-	window, cpu := time.Since(t0), b.op.cpuSeconds()-cpu0
+	window, cpu := time.Since(t0), b.ops.cpuSeconds()-cpu0
 	resyncs := window.Seconds() / b.o.resync.Seconds()
 	for m := range kube1 {
 		kube1[m] = kube0[m] + (kube1[m]-kube0[m])/resyncs
@@ -487,7 +547,7 @@ func (b *bench) steady(ctx context.Context) error {
 	fmt.Printf("writes: %d (target 0) %s; token requests %d\n", d.ManagementWrites(), verdict(d.ManagementWrites() == 0), d.Tokens())
 	fmt.Println(kubeLine(kube0, kube1, 3*len(b.tenants), " per resync"))
 	fmt.Printf("operator CPU: %.1f s over the window = %.2f cores\n", cpu, cpu/window.Seconds())
-	rss, heap := b.op.peaks()
+	rss, heap := b.ops.peaks()
 	fmt.Printf("operator peak memory so far: RSS %.1f MiB, Go heap in use %.1f MiB\n", mib(rss), mib(heap))
 	return nil
 }
@@ -515,7 +575,7 @@ func (b *bench) deadline(ctx context.Context) error {
 	if err := sleep(ctx, time.Until(mandatory)); err != nil {
 		return err
 	}
-	cpu0 := b.op.cpuSeconds()
+	cpu0 := b.ops.cpuSeconds()
 	api0, err := b.apiserverRequests()
 	if err != nil {
 		return err
@@ -599,7 +659,7 @@ func (b *bench) deadline(ctx context.Context) error {
 	for _, l := range apiserverLines(api0, api1) {
 		fmt.Println("  " + l)
 	}
-	fmt.Printf("429s in the whole run: %d; operator CPU after the deadline: %.1f s\n", b.log.Status(429), b.op.cpuSeconds()-cpu0)
+	fmt.Printf("429s in the whole run: %d; operator CPU after the deadline: %.1f s\n", b.log.Status(429), b.ops.cpuSeconds()-cpu0)
 	var events corev1.EventList
 	if err := b.env.Client.List(ctx, &events); err != nil {
 		return err
@@ -673,9 +733,13 @@ func (b *bench) mostSettingsPatches() int {
 
 // secretsNeverLogged greps the operator's whole log for the run's secrets.
 func (b *bench) secretsNeverLogged() error {
-	log, err := os.ReadFile(b.op.logPath)
-	if err != nil {
-		return err
+	var log []byte
+	for _, op := range b.ops {
+		l, err := os.ReadFile(op.logPath)
+		if err != nil {
+			return err
+		}
+		log = append(log, l...)
 	}
 	lines := strings.Count(string(log), "\n")
 	found := 0

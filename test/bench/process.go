@@ -169,3 +169,46 @@ func metricValue(exposition, name string, labels ...string) float64 {
 	}
 	return total
 }
+
+// operators are the operator processes of one run: one, or the default
+// instance and one per shard. Figures that add up (CPU, requests) are
+// summed; memory is per process, the target being per instance.
+type operators []*operatorProcess
+
+// cpuSeconds is the CPU time all instances used so far.
+func (ops operators) cpuSeconds() float64 {
+	total := 0.0
+	for _, p := range ops {
+		total += p.cpuSeconds()
+	}
+	return total
+}
+
+// metrics is every instance's exposition, one after the other: metricValue
+// sums over them.
+func (ops operators) metrics() (string, error) {
+	var all []string
+	for _, p := range ops {
+		m, err := p.metrics()
+		if err != nil {
+			return "", err
+		}
+		all = append(all, m)
+	}
+	return strings.Join(all, "\n"), nil
+}
+
+// peaks are the highest peaks of any one instance.
+func (ops operators) peaks() (rss, heapInuse int64) {
+	for _, p := range ops {
+		r, h := p.peaks()
+		rss, heapInuse = max(rss, r), max(heapInuse, h)
+	}
+	return rss, heapInuse
+}
+
+func (ops operators) close() {
+	for _, p := range ops {
+		p.close()
+	}
+}

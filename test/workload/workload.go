@@ -52,7 +52,8 @@ type Tenant struct {
 	// CreatedAt, when set, is the tenant's creation date (before a
 	// migration's grace period: not auto-enrolled).
 	CreatedAt *metav1.Time
-	// Labels go on the Tenant.
+	// Labels go on the Tenant, its EmailProvider and its connection (a
+	// shard label must be on all three).
 	Labels map[string]string
 }
 
@@ -98,7 +99,7 @@ func (t Tenant) ProviderObjects() []client.Object {
 			StringData: map[string]string{"smtp_pass": t.Secrets.SMTPPassword},
 		},
 		&identityv1alpha1.EmailProvider{
-			ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.ProviderName()},
+			ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.ProviderName(), Labels: t.Labels},
 			Spec: identityv1alpha1.EmailProviderSpec{
 				TenantRef:            identityv1alpha1.TenantReference{Name: t.Name},
 				Provider:             "smtp",
@@ -119,7 +120,7 @@ func (t Tenant) ConnectionObjects() []client.Object {
 			StringData: t.Secrets.Configuration,
 		},
 		&identityv1alpha1.CustomDatabaseConnection{
-			ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.ConnectionName()},
+			ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.ConnectionName(), Labels: t.Labels},
 			Spec: identityv1alpha1.CustomDatabaseConnectionSpec{
 				TenantRef:      identityv1alpha1.TenantReference{Name: t.Name},
 				ConnectionName: t.ConnectionName(),
