@@ -583,6 +583,7 @@ func (r *CustomDatabaseConnectionReconciler) SetupWithManager(mgr ctrl.Manager) 
 		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexScriptConfigMap)), builder.OnlyMetadata).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexConfigurationSecret)), builder.OnlyMetadata).
+		WatchesRawSource(tenantRecovered(r.Access, mgr.GetClient(), &identityv1alpha1.CustomDatabaseConnectionList{})).
 		Complete(r)
 }
 

@@ -296,5 +296,6 @@ func (r *EmailProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&identityv1alpha1.EmailProvider{}, builder.WithPredicates(reconcile.SpecChanged())).
 		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(byIndex(indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(byIndex(indexProviderSecret)), builder.OnlyMetadata).
+		WatchesRawSource(tenantRecovered(r.Access, mgr.GetClient(), &identityv1alpha1.EmailProviderList{})).
 		Complete(r)
 }

@@ -142,6 +142,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}); err != nil {
 		return err
 	}
+	if err := indexTenantsByDomain(ctx, indexer); err != nil {
+		return err
+	}
 
 	contents := newContentReader(mgr.GetClient(), mgr.GetAPIReader())
 	access := &TenantAccess{Reader: contents, Pool: opts.Pool}

@@ -134,6 +134,8 @@ func classify(tenant *identityv1alpha1.Tenant, what string, err error) error {
 		return reconcile.Waiting(ReasonRateLimited, wait, "%s: %s is rate limited; trying again in %s", what, tenant.Spec.Domain, wait)
 	case errors.Is(err, identity.ErrInvalid):
 		return reconcile.Stalling(ReasonPlatformRefused, "%s: %v", what, err)
+	case errors.Is(err, identity.ErrTenantDown):
+		return tenantDown(tenant, what, err)
 	default:
 		return reconcile.Transient(ReasonTenantUnreachable, fmt.Errorf("%s: %w", what, err))
 	}

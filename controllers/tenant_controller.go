@@ -734,6 +734,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&identityv1alpha1.PlatformMigration{}, handler.EnqueueRequestsFromMapFunc(r.allTenants), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&identityv1alpha1.EmailProvider{}, handler.EnqueueRequestsFromMapFunc(referencedTenant), builder.WithPredicates(reconcile.ReadinessChanged())).
 		Watches(&identityv1alpha1.CustomDatabaseConnection{}, handler.EnqueueRequestsFromMapFunc(referencedTenant), builder.WithPredicates(reconcile.ReadinessChanged())).
+		WatchesRawSource(tenantRecovered(r.Access, mgr.GetClient(), &identityv1alpha1.TenantList{})).
 		Complete(r)
 }
 
