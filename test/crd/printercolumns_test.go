@@ -32,6 +32,7 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 	g.Expect(c.Create(ctx(t), tenant)).To(Succeed())
 	tenant.Status.Conditions = []metav1.Condition{ready("CredentialsNotFound")}
 	tenant.Status.MigrationsPending = 2
+	tenant.Status.Shard = "shard1"
 	g.Expect(c.Status().Update(ctx(t), tenant)).To(Succeed())
 
 	grace := metav1.Date(2016, 4, 4, 0, 0, 0, 0, time.UTC)
@@ -88,8 +89,8 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 		want                map[string]string
 	}{{
 		resource: "tenants", namespace: ns,
-		columns: []string{"Name", "Domain", "Ready", "Migrations Pending", "Reason", "Last Sync", "Age"},
-		want:    map[string]string{"Name": "acme", "Domain": "acme.identity.test", "Ready": "False", "Migrations Pending": "2", "Reason": "CredentialsNotFound"},
+		columns: []string{"Name", "Domain", "Ready", "Migrations Pending", "Reason", "Last Sync", "Shard", "Age"},
+		want:    map[string]string{"Name": "acme", "Domain": "acme.identity.test", "Ready": "False", "Migrations Pending": "2", "Reason": "CredentialsNotFound", "Shard": "shard1"},
 	}, {
 		resource: "platformmigrations",
 		columns:  []string{"Name", "Severity", "Phase", "Grace Start", "Mandatory", "Enabled", "Pending", "Not Ready", "Age"},
@@ -97,11 +98,11 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 			"Grace Start": "2016-04-04T00:00:00Z", "Mandatory": "2016-05-11T00:00:00Z", "Enabled": "7/10", "Pending": "2", "Not Ready": "1"},
 	}, {
 		resource: "customdatabaseconnections", namespace: ns,
-		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Age"},
+		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Shard", "Age"},
 		want:    map[string]string{"Name": "legacy-users", "Tenant": "acme", "Connection": "legacy-users", "Phase": "Migrating", "Migrated": "1234/5000"},
 	}, {
 		resource: "emailproviders", namespace: ns,
-		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Age"},
+		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Shard", "Age"},
 		want:    map[string]string{"Name": "acme-mail", "Tenant": "acme", "Provider": "sendgrid", "From": "no-reply@acme.example", "Enabled": "true"},
 	}}
 	for _, tt := range tests {
