@@ -8,20 +8,15 @@ import (
 	"os"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/internal/identity"
 	"github.com/tenantops/identity-operator/internal/memlimit"
 	"github.com/tenantops/identity-operator/internal/reminder"
+	"github.com/tenantops/identity-operator/internal/shard"
 )
 
 func main() {
@@ -38,6 +33,8 @@ func main() {
 		smtpUsername         string
 		concurrency          int
 		reconcileTimeout     time.Duration
+		shardConfig          shard.Config
+		migrationStatus      bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" turns it off.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address to serve Go's /debug/pprof profiles on, for investigating memory and CPU; empty (the default) serves none.")
@@ -50,7 +47,10 @@ func main() {
 	flag.StringVar(&smtpFrom, "smtp-from", "identity-operator@localhost", "Sender address of reminder emails.")
 	flag.StringVar(&smtpUsername, "smtp-username", "", "User to authenticate to the SMTP relay as (PLAIN, over STARTTLS or to localhost).")
 	flag.DurationVar(&reconcileTimeout, "reconcile-timeout", controllers.DefaultReconcileTimeout, "Longest one pass of a reconciler may take; a pass held up longer (a tenant that stops answering) is cancelled, reported in the object's conditions and retried with backoff.")
-	flag.IntVar(&concurrency, "concurrency", 10, "Objects of each kind reconciled at once. Calls to one tenant are paced by its rate limit whatever this is; more workers let other tenants proceed meanwhile.")
+	flag.IntVar(&concurrency, "concurrency", controllers.DefaultConcurrency, "Objects of each kind reconciled at once. Calls to one tenant are paced by its rate limit whatever this is; more workers let other tenants proceed meanwhile.")
+	flag.StringVar(&shardConfig.WatchLabelSelector, "watch-label-selector", "", "Reconcile only the Tenants, EmailProviders and CustomDatabaseConnections this label selector matches, as Flux's flag of that name: \"sharding.fluxcd.io/key in (shard1)\" for a shard, \"!sharding.fluxcd.io/key\" for the default instance of a sharded install; empty reconciles all.")
+	flag.StringVar(&shardConfig.Name, "shard-name", "", "Name of this instance's shard: what it records in the status.shard of the objects it holds, and its leader election Lease (identity-operator-NAME.identity.tenantops.io). Empty is the default instance, which keeps the unsharded Lease.")
+	flag.BoolVar(&migrationStatus, "platform-migration-status", true, "Run the PlatformMigration reconciler here: migration status, reminders and gauges, counting the tenants of every shard. Exactly one instance of a sharded install runs it (the default instance).")
 	logOptions := zap.Options{Development: false}
 	logOptions.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -64,53 +64,41 @@ func main() {
 		log.Info("soft memory limit set from the container's", "GOMEMLIMIT", soft)
 	}
 
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(identityv1alpha1.AddToScheme(scheme))
-
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+	if err := shardConfig.Validate(); err != nil {
+		log.Error(err, "invalid flags")
+		os.Exit(2)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	opts := controllers.ManagerOptions{
+		Options: controllers.Options{
+			Pool:                   identity.NewPool(identity.Options{Metrics: identity.DefaultMetrics()}),
+			ResyncInterval:         resyncInterval,
+			StalledRetry:           stalledRetry,
+			MetricsRegistry:        metrics.Registry,
+			Shard:                  shardConfig,
+			SkipPlatformMigrations: !migrationStatus,
+		},
+		MetricsBindAddress:      metricsAddr,
 		HealthProbeBindAddress:  probeAddr,
 		PprofBindAddress:        pprofAddr,
 		LeaderElection:          leaderElect,
-		LeaderElectionID:        "identity-operator.identity.tenantops.io",
 		LeaderElectionNamespace: leaderElectNamespace,
-		// The new leader starts at once when the old one stops cleanly.
-		LeaderElectionReleaseOnCancel: true,
-		Controller:                    controllers.ManagerConfig(concurrency, reconcileTimeout),
-		Cache:                         controllers.CacheOptions(),
-	})
-	if err != nil {
-		log.Error(err, "unable to create the manager")
-		os.Exit(1)
-	}
-
-	ctx := ctrl.SetupSignalHandler()
-	pool := identity.NewPool(identity.Options{Metrics: identity.DefaultMetrics()})
-	opts := controllers.Options{
-		Pool:            pool,
-		ResyncInterval:  resyncInterval,
-		StalledRetry:    stalledRetry,
-		MetricsRegistry: metrics.Registry,
+		Concurrency:             concurrency,
+		ReconcileTimeout:        reconcileTimeout,
 	}
 	if smtpRelay != "" {
 		relay := &reminder.SMTPRelay{Address: smtpRelay, From: smtpFrom, Username: smtpUsername, Password: os.Getenv("SMTP_PASSWORD")}
 		opts.Mailer = relay
 		log.Info("migration reminders are emailed", "relay", relay.String())
 	}
-	if err := controllers.Setup(ctx, mgr, opts); err != nil {
-		log.Error(err, "unable to set up the controllers")
+	mgr, err := controllers.NewManager(ctx, ctrl.GetConfigOrDie(), opts)
+	if err != nil {
+		log.Error(err, "unable to create the manager")
 		os.Exit(1)
 	}
-
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		log.Error(err, "unable to add the health check")
-		os.Exit(1)
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		log.Error(err, "unable to add the readiness check")
-		os.Exit(1)
+	if shardConfig.WatchLabelSelector != "" {
+		log.Info("reconciling one shard", "shard", shardConfig.Instance(), "selector", shardConfig.WatchLabelSelector,
+			"lease", shardConfig.LeaseName(), "platformMigrationStatus", migrationStatus)
 	}
 
 	log.Info("starting the manager")

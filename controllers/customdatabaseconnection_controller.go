@@ -112,12 +112,15 @@ type CustomDatabaseConnectionReconciler struct {
 	Recorder       record.EventRecorder
 	Summarizer     reconcile.Summarizer
 	ResyncInterval time.Duration
+	// Shard makes sure no other operator instance writes what this one does
+	// (internal/shard).
+	Shard reconcile.Ownership
 }
 
 // Reconcile runs one pass for a CustomDatabaseConnection.
 func (r *CustomDatabaseConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.CustomDatabaseConnection{},
-		reconcile.Steps[*identityv1alpha1.CustomDatabaseConnection]{Apply: r.reconcileConnection, Delete: r.reconcileDelete})
+		reconcile.Steps[*identityv1alpha1.CustomDatabaseConnection]{Apply: r.reconcileConnection, Delete: r.reconcileDelete, Shard: r.Shard})
 }
 
 // reconcileConnection creates, adopts or updates the connection, then

@@ -43,6 +43,9 @@ type EmailProviderReconciler struct {
 	Clock          clock.PassiveClock
 	Summarizer     reconcile.Summarizer
 	ResyncInterval time.Duration
+	// Shard makes sure no other operator instance writes what this one does
+	// (internal/shard).
+	Shard reconcile.Ownership
 }
 
 // Reconcile runs one pass for an EmailProvider.
@@ -53,6 +56,7 @@ func (r *EmailProviderReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 				Message: fmt.Sprintf("%s sends email through %s", p.Spec.TenantRef.Name, p.Spec.Provider)}, r.reconcileProvider(ctx, p)
 		},
 		Delete: r.reconcileDelete,
+		Shard:  r.Shard,
 	})
 }
 

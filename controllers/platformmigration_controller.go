@@ -17,11 +17,13 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/migration"
@@ -59,6 +61,10 @@ type PlatformMigrationReconciler struct {
 	Mailer         reminder.Mailer
 	Metrics        *MigrationMetrics
 	ResyncInterval time.Duration
+	// Fleet, when set, is where Tenants and EmailProviders are read and
+	// watched from instead of the manager's cache: every shard's, for an
+	// instance whose own cache holds one shard.
+	Fleet cache.Cache
 }
 
 // Reconcile runs one pass for a PlatformMigration. A migration owns nothing
@@ -115,12 +121,13 @@ func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *id
 	}
 	// Every Tenant and EmailProvider, read straight from the cache without a
 	// copy (thousands of them, on every pass): nothing below modifies them.
+	fleet := r.fleet()
 	var tenants identityv1alpha1.TenantList
-	if err := r.List(ctx, &tenants, client.UnsafeDisableDeepCopy); err != nil {
+	if err := fleet.List(ctx, &tenants, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var providers identityv1alpha1.EmailProviderList
-	if err := r.List(ctx, &providers, client.UnsafeDisableDeepCopy); err != nil {
+	if err := fleet.List(ctx, &providers, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	// Grouped by the tenant they serve, so that each tenant's readiness
@@ -375,6 +382,14 @@ func tenantMigrationsChanged() predicate.Predicate {
 	}}
 }
 
+// fleet is where the Tenants and EmailProviders are read from.
+func (r *PlatformMigrationReconciler) fleet() client.Reader {
+	if r.Fleet != nil {
+		return r.Fleet
+	}
+	return r.Client
+}
+
 // SetupWithManager registers the reconciler. Every PlatformMigration is
 // re-evaluated when a Tenant's migrations, an EmailProvider's readiness or
 // a namespace's labels change.
@@ -390,10 +405,14 @@ func (r *PlatformMigrationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return out
 	})
+	fleet := r.Fleet
+	if fleet == nil {
+		fleet = mgr.GetCache()
+	}
 	return ctrl.NewControllerManagedBy(mgr).WithOptions(controllerOptions()).
 		For(&identityv1alpha1.PlatformMigration{}, builder.WithPredicates(reconcile.SpecChanged())).
-		Watches(&identityv1alpha1.Tenant{}, all, builder.WithPredicates(tenantMigrationsChanged())).
-		Watches(&identityv1alpha1.EmailProvider{}, all, builder.WithPredicates(reconcile.ReadinessChanged())).
+		WatchesRawSource(source.Kind[client.Object](fleet, &identityv1alpha1.Tenant{}, all, tenantMigrationsChanged())).
+		WatchesRawSource(source.Kind[client.Object](fleet, &identityv1alpha1.EmailProvider{}, all, reconcile.ReadinessChanged())).
 		Watches(&corev1.Namespace{}, all, builder.WithPredicates(predicate.LabelChangedPredicate{}), builder.OnlyMetadata).
 		Complete(r)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tenantops/identity-operator/internal/identity"
 	"github.com/tenantops/identity-operator/internal/reconcile"
 	"github.com/tenantops/identity-operator/internal/reminder"
+	"github.com/tenantops/identity-operator/internal/shard"
 )
 
 // Field indexes the reconcilers look objects up by.
@@ -84,6 +85,17 @@ type Options struct {
 	Clock clock.PassiveClock
 	// Pool holds one identity client per tenant.
 	Pool *identity.Pool
+	// WrapClient, when set, wraps every identity client the reconcilers use
+	// (to trace calls; the sharding test tells the instances apart by it).
+	WrapClient func(identity.Client) identity.Client
+	// Shard is which share of the Tenants, EmailProviders and
+	// CustomDatabaseConnections this instance reconciles, and the name it
+	// holds them under (all of them, as "default", when zero).
+	Shard shard.Config
+	// SkipPlatformMigrations leaves PlatformMigration status, reminders and
+	// gauges to another instance: in a sharded install exactly one runs
+	// that reconciler.
+	SkipPlatformMigrations bool
 	// ResyncInterval is how often an object in steady state is compared with
 	// the tenant again (one read), to find drift.
 	ResyncInterval time.Duration
@@ -105,6 +117,9 @@ type Options struct {
 
 // Setup registers the field indexes and the reconcilers with mgr.
 func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	if err := opts.Shard.Validate(); err != nil {
+		return err
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
@@ -147,7 +162,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}
 
 	contents := newContentReader(mgr.GetClient(), mgr.GetAPIReader())
-	access := &TenantAccess{Reader: contents, Pool: opts.Pool}
+	access := &TenantAccess{Reader: contents, Pool: opts.Pool, Wrap: opts.WrapClient}
 	summarizer := func(name string) reconcile.Summarizer {
 		return reconcile.Summarizer{Recorder: mgr.GetEventRecorderFor(name), StalledRetry: opts.StalledRetry}
 	}
@@ -160,21 +175,29 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), Access: access, Clock: opts.Clock, Recorder: mgr.GetEventRecorderFor("tenant-controller"),
 		Summarizer: summarizer("tenant-controller"), ResyncInterval: opts.ResyncInterval, Transitions: transitions,
 		Events: &onceEvents{client: mgr.GetClient(), scheme: mgr.GetScheme(), clock: opts.Clock, component: "tenant-controller"},
+		Shard:  shardClaimer(mgr, opts, "tenant-controller"),
 	}
 	if err := tenants.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	migrations := &PlatformMigrationReconciler{
-		Client: mgr.GetClient(), Clock: opts.Clock, Recorder: mgr.GetEventRecorderFor("platformmigration-controller"),
-		Summarizer: summarizer("platformmigration-controller"), Mailer: opts.Mailer,
-		Metrics: NewMigrationMetrics(opts.MetricsRegistry), ResyncInterval: opts.ResyncInterval,
-	}
-	if err := migrations.SetupWithManager(mgr); err != nil {
-		return err
+	if !opts.SkipPlatformMigrations {
+		fleet, err := fleetView(mgr, opts.Shard)
+		if err != nil {
+			return err
+		}
+		migrations := &PlatformMigrationReconciler{
+			Client: mgr.GetClient(), Clock: opts.Clock, Recorder: mgr.GetEventRecorderFor("platformmigration-controller"),
+			Summarizer: summarizer("platformmigration-controller"), Mailer: opts.Mailer,
+			Metrics: NewMigrationMetrics(opts.MetricsRegistry), ResyncInterval: opts.ResyncInterval, Fleet: fleet,
+		}
+		if err := migrations.SetupWithManager(mgr); err != nil {
+			return err
+		}
 	}
 	providers := &EmailProviderReconciler{
 		Client: mgr.GetClient(), Reader: contents, Access: access, Clock: opts.Clock,
 		Summarizer: summarizer("emailprovider-controller"), ResyncInterval: opts.ResyncInterval,
+		Shard: shardClaimer(mgr, opts, "emailprovider-controller"),
 	}
 	if err := providers.SetupWithManager(mgr); err != nil {
 		return err
@@ -182,7 +205,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	connections := &CustomDatabaseConnectionReconciler{
 		Client: mgr.GetClient(), Reader: contents, Access: access, Clock: opts.Clock,
 		Recorder: mgr.GetEventRecorderFor("customdatabaseconnection-controller"), Summarizer: summarizer("customdatabaseconnection-controller"),
-		ResyncInterval: opts.ResyncInterval,
+		ResyncInterval: opts.ResyncInterval, Shard: shardClaimer(mgr, opts, "customdatabaseconnection-controller"),
 	}
 	return connections.SetupWithManager(mgr)
 }

@@ -70,13 +70,13 @@ func TestMain(m *testing.M) {
 
 // startOperator starts the operator as every test of this package runs it.
 func startOperator() (*testenv.Operator, error) {
-	return env.StartOperator(nil, ctrl.Options{}, controllers.Options{
+	return env.StartOperator(nil, controllers.ManagerOptions{Options: controllers.Options{
 		Clock:          clock,
 		Pool:           identity.NewPool(identity.Options{}),
 		ResyncInterval: resync,
 		StalledRetry:   time.Hour,
 		Mailer:         mailer,
-	})
+	}})
 }
 
 // stopOperator stops it, reporting a manager that failed.

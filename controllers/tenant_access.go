@@ -46,6 +46,8 @@ type TenantAccess struct {
 	Reader client.Reader
 	// Pool holds one identity client per tenant.
 	Pool *identity.Pool
+	// Wrap, when set, wraps every client handed out.
+	Wrap func(identity.Client) identity.Client
 }
 
 // ClientFor returns the identity client of tenant, or a Stalling error that
@@ -58,6 +60,9 @@ func (a *TenantAccess) ClientFor(ctx context.Context, tenant *identityv1alpha1.T
 	c, err := a.Pool.Get(cfg)
 	if err != nil {
 		return nil, reconcile.Stalling(ReasonCABundleInvalid, "cannot set up the connection to %s: %v", tenant.Spec.Domain, err)
+	}
+	if a.Wrap != nil {
+		return a.Wrap(c), nil
 	}
 	return c, nil
 }

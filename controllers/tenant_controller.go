@@ -67,12 +67,22 @@ type TenantReconciler struct {
 	// Transitions sends the PATCHes prepared for a transition at its
 	// moment; nil sends them from the pass at the moment instead.
 	Transitions *transitions
+	// Shard makes sure no other operator instance writes what this one does
+	// (internal/shard).
+	Shard reconcile.Ownership
 }
 
 // Reconcile runs one pass for a Tenant.
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.Tenant{}, reconcile.Steps[*identityv1alpha1.Tenant]{
-		Apply: r.reconcileTenant, Delete: r.reconcileDelete,
+		Apply: r.reconcileTenant, Delete: r.reconcileDelete, Shard: r.Shard,
+		// Deleted, or moved to another shard: what was prepared for its
+		// next transition is no longer this instance's to send.
+		Gone: func(req ctrl.Request) {
+			if r.Transitions != nil {
+				r.Transitions.forget(req.NamespacedName)
+			}
+		},
 	})
 }
 

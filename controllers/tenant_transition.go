@@ -203,15 +203,22 @@ func (t *transitions) outcome(ctx context.Context, key types.NamespacedName, des
 	return p.result, p.err, true
 }
 
-// forget drops what was prepared for a tenant that is gone.
+// forget drops what was prepared for a tenant that is gone, or that left
+// this instance's shard. A PATCH already on its way is this instance's
+// write: forget returns once it has ended, so that the tenant is not let
+// go to another instance while it is still being written.
 func (t *transitions) forget(key types.NamespacedName) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if p, ok := t.prepared[key]; ok {
+	p, ok := t.prepared[key]
+	if ok {
 		if !p.started {
 			close(p.cancel)
 		}
 		delete(t.prepared, key)
+	}
+	t.mu.Unlock()
+	if ok && p.started {
+		<-p.done
 	}
 }
 

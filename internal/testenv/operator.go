@@ -4,51 +4,38 @@ import (
 	"context"
 
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/tenantops/identity-operator/controllers"
 )
 
-// Operator is the operator running inside a test's process: a manager with
-// every controller, as main.go sets it up. Stopping it is what killing the
-// pod does; a test can start another one in its place.
+// Operator is the operator running inside a test's process: the manager
+// main.go builds (controllers.NewManager), with every controller. Stopping it
+// is what killing the pod does; a test can start another one in its place,
+// or several side by side (shards).
 type Operator struct {
 	cancel context.CancelFunc
 	done   chan error
 }
 
-// StartOperator starts a manager on cfg with every controller. mgrOpts
-// carries what the test wants of the manager (leader election, workers);
-// metrics and probes stay off unless it asks, and controller names may
-// repeat, since a test may restart the operator in one process.
-func (e *Env) StartOperator(cfg *rest.Config, mgrOpts ctrl.Options, opts controllers.Options) (*Operator, error) {
+// StartOperator starts the operator on cfg (nil: as an administrator) with
+// opts as main.go's flags would set them. Metrics and probes stay off unless
+// opts asks, and controller names may repeat, since a test may restart the
+// operator in one process or run several.
+func (e *Env) StartOperator(cfg *rest.Config, opts controllers.ManagerOptions) (*Operator, error) {
 	if cfg == nil {
 		cfg = e.Config
 	}
-	mgrOpts.Scheme = e.Scheme
-	if mgrOpts.Metrics.BindAddress == "" {
-		mgrOpts.Metrics = metricsserver.Options{BindAddress: "0"}
+	opts.Scheme = e.Scheme
+	if opts.MetricsBindAddress == "" {
+		opts.MetricsBindAddress = "0"
 	}
-	if mgrOpts.HealthProbeBindAddress == "" {
-		mgrOpts.HealthProbeBindAddress = "0"
+	if opts.HealthProbeBindAddress == "" {
+		opts.HealthProbeBindAddress = "0"
 	}
-	skip := true
-	timeout := mgrOpts.Controller.ReconciliationTimeout
-	if timeout == 0 {
-		timeout = controllers.DefaultReconcileTimeout
-	}
-	mgrOpts.Controller = controllers.ManagerConfig(mgrOpts.Controller.MaxConcurrentReconciles, timeout)
-	mgrOpts.Controller.SkipNameValidation = &skip
-	if mgrOpts.Cache.DefaultTransform == nil {
-		mgrOpts.Cache.DefaultTransform = controllers.CacheOptions().DefaultTransform
-	}
+	opts.SkipNameValidation = true
 
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(cfg, mgrOpts)
-	if err == nil {
-		err = controllers.Setup(ctx, mgr, opts)
-	}
+	mgr, err := controllers.NewManager(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -247,11 +247,11 @@ spec:
 // release namespace as the chart configures it.
 func runOperatorAs(t *testing.T, cfg *rest.Config) *testenv.Operator {
 	t.Helper()
-	o, err := env.StartOperator(cfg, ctrl.Options{
+	o, err := env.StartOperator(cfg, controllers.ManagerOptions{
+		Options:                 controllers.Options{Pool: identity.NewPool(identity.Options{})},
 		LeaderElection:          true,
-		LeaderElectionID:        "identity-operator.identity.tenantops.io",
 		LeaderElectionNamespace: releaseNamespace,
-	}, controllers.Options{Pool: identity.NewPool(identity.Options{})})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,6 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
@@ -137,10 +136,7 @@ type runningOperator struct {
 
 func startOperator() (*runningOperator, error) {
 	registry := prometheus.NewRegistry()
-	o, err := env.StartOperator(nil, ctrl.Options{
-		// As main.go: --concurrency 10.
-		Controller: config.Controller{MaxConcurrentReconciles: 10},
-	}, controllers.Options{
+	o, err := env.StartOperator(nil, controllers.ManagerOptions{Options: controllers.Options{
 		Pool:            identity.NewPool(identity.Options{Metrics: identity.DefaultMetrics()}),
 		ResyncInterval:  resync,
 		StalledRetry:    time.Hour,
@@ -150,7 +146,7 @@ func startOperator() (*runningOperator, error) {
 				(*hook)(key)
 			}
 		},
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
