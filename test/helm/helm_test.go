@@ -86,6 +86,7 @@ var everything = []string{
 	"--set", "smtpRelay.address=smtp.example.com:587",
 	"--set", "smtpRelay.username=operator",
 	"--set", "smtpRelay.passwordSecretRef.name=smtp-relay",
+	"--set", "shards[0].name=shard1",
 }
 
 func render(t *testing.T, extra ...string) []*unstructured.Unstructured {
@@ -116,6 +117,10 @@ func TestValuesSchemaRefusesBadValues(t *testing.T) {
 		"a relay without a port":          {"smtpRelay.address=smtp.example.com", "address"},
 		"a misspelt key":                  {"resyncIntervall=1m", "resyncIntervall"},
 		"zero replicas":                   {"replicaCount=0", "replicaCount"},
+		"a shard named default":           {"shards[0].name=default", "shards/0/name"},
+		"a shard name that is no label":   {"shards[0].name=Shard_1", "shards/0/name"},
+		"a shard without a name":          {"shards[0].resources.limits.memory=1Gi", "name"},
+		"a shard listed twice":            {"shards[0].name=a,shards[1].name=a", `"a" is listed twice`},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -142,7 +147,7 @@ func TestRenderedChartIsAcceptedByTheAPIServer(t *testing.T) {
 		kinds[o.GetKind()]++
 	}
 	g.Expect(kinds).To(Equal(map[string]int{"CustomResourceDefinition": 4, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
-		"Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1, "ServiceMonitor": 1, "PrometheusRule": 1}))
+		"Role": 1, "RoleBinding": 1, "Deployment": 2, "Service": 1, "ServiceMonitor": 1, "PrometheusRule": 1}))
 	// The stand-in CRDs take a moment to be served.
 	g.Eventually(func() error { return applyAll(ctx, c, objs) }, 30*time.Second, 200*time.Millisecond).Should(Succeed())
 }
@@ -341,4 +346,109 @@ func TestDeploymentArgsAreFlagsOfTheOperator(t *testing.T) {
 		name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 		g.Expect(string(usage)).To(MatchRegexp(`(?m)^\s+-`+regexp.QuoteMeta(name)+`\b`), "the chart passes %s, which the operator does not define", arg)
 	}
+}
+
+// instance is what matters of one rendered Deployment for sharding.
+type instance struct {
+	name, shardName, selector string
+	migrationStatus           bool
+	matchLabels, podLabels    map[string]string
+	memoryLimit               string
+}
+
+func instances(t *testing.T, objs []*unstructured.Unstructured) (deployments []instance, serviceSelector map[string]string) {
+	t.Helper()
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Service":
+			serviceSelector, _, _ = unstructured.NestedStringMap(o.Object, "spec", "selector")
+		case "Deployment":
+			in := instance{name: o.GetName(), migrationStatus: true}
+			in.matchLabels, _, _ = unstructured.NestedStringMap(o.Object, "spec", "selector", "matchLabels")
+			in.podLabels, _, _ = unstructured.NestedStringMap(o.Object, "spec", "template", "metadata", "labels")
+			containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			c := containers[0].(map[string]any)
+			in.memoryLimit, _, _ = unstructured.NestedString(c, "resources", "limits", "memory")
+			args, _, _ := unstructured.NestedStringSlice(c, "args")
+			for _, arg := range args {
+				name, value, _ := strings.Cut(arg, "=")
+				switch name {
+				case "--shard-name":
+					in.shardName = value
+				case "--watch-label-selector":
+					in.selector = value
+				case "--platform-migration-status":
+					in.migrationStatus = value == "true"
+				}
+			}
+			deployments = append(deployments, in)
+		}
+	}
+	return deployments, serviceSelector
+}
+
+// matches reports whether selector selects labels.
+func matches(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// A list of shards deploys one instance per shard beside the default one:
+// each selects its own objects with Flux's shard label and holds its own
+// lease (named after --shard-name), no Deployment selects another's pods,
+// the metrics Service reaches them all, and exactly one instance writes
+// PlatformMigration status. Without shards, one instance takes everything.
+func TestShardsDeployOneInstanceEachWithOneMigrationWriter(t *testing.T) {
+	t.Run("unsharded", func(t *testing.T) {
+		g := NewWithT(t)
+		deployments, _ := instances(t, render(t))
+		g.Expect(deployments).To(HaveLen(1))
+		g.Expect(deployments[0].selector).To(BeEmpty(), "the only instance reconciles everything")
+		g.Expect(deployments[0].shardName).To(BeEmpty())
+		g.Expect(deployments[0].migrationStatus).To(BeTrue())
+	})
+
+	t.Run("two shards", func(t *testing.T) {
+		g := NewWithT(t)
+		deployments, service := instances(t, render(t, "--set", "shards[0].name=shard1", "--set", "shards[1].name=shard2",
+			"--set", "shards[1].resources.limits.memory=1Gi"))
+		g.Expect(deployments).To(HaveLen(3))
+
+		byShard := map[string]instance{}
+		writers := 0
+		for _, d := range deployments {
+			byShard[d.shardName] = d
+			if d.migrationStatus {
+				writers++
+			}
+		}
+		g.Expect(writers).To(Equal(1), "PlatformMigration status writers")
+		g.Expect(byShard).To(HaveLen(3), "each instance has its own --shard-name, hence its own lease")
+
+		def := byShard[""]
+		g.Expect(def.name).To(Equal("identity-operator"))
+		g.Expect(def.selector).To(Equal("!sharding.fluxcd.io/key"))
+		g.Expect(def.migrationStatus).To(BeTrue())
+		g.Expect(def.matchLabels).To(Equal(map[string]string{"app.kubernetes.io/name": "identity-operator", "app.kubernetes.io/instance": "identity-operator"}),
+			"the default Deployment keeps its selector: it cannot change on upgrade")
+		for _, name := range []string{"shard1", "shard2"} {
+			d := byShard[name]
+			g.Expect(d.name).To(Equal("identity-operator-" + name))
+			g.Expect(d.selector).To(Equal("sharding.fluxcd.io/key in (" + name + ")"))
+			g.Expect(d.migrationStatus).To(BeFalse())
+		}
+		g.Expect(byShard["shard1"].memoryLimit).To(Equal("512Mi"), "resources default to the chart's")
+		g.Expect(byShard["shard2"].memoryLimit).To(Equal("1Gi"))
+
+		for _, d := range deployments {
+			g.Expect(matches(service, d.podLabels)).To(BeTrue(), "the metrics Service does not reach %s", d.name)
+			for _, other := range deployments {
+				g.Expect(matches(d.matchLabels, other.podLabels)).To(Equal(d.name == other.name), "%s selects the pods of %s", d.name, other.name)
+			}
+		}
+	})
 }

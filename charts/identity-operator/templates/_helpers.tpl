@@ -26,3 +26,29 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* The pod label that names an instance's shard ("default" for the
+default instance); the objects' own shard label is sharding.fluxcd.io/key. */ -}}
+{{- define "identity-operator.shardLabel" -}}
+identity.tenantops.io/shard
+{{- end -}}
+
+{{- /* The selector of one instance's Deployment. The default instance keeps
+the selector it always had (a Deployment's selector cannot change on upgrade);
+a shard's pods carry another app.kubernetes.io/name, so that no Deployment
+selects another's pods. */ -}}
+{{- define "identity-operator.instanceSelectorLabels" -}}
+{{- if .shard -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}-shard
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{ include "identity-operator.shardLabel" .root }}: {{ .shard }}
+{{- else -}}
+{{ include "identity-operator.selectorLabels" .root }}
+{{- end -}}
+{{- end -}}
+
+{{- /* Every instance's pods: what the metrics Service selects. */ -}}
+{{- define "identity-operator.podsOfRelease" -}}
+app.kubernetes.io/part-of: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
