@@ -74,18 +74,18 @@ func validateOptions(strategy string, opts map[string]any) string {
 		}
 		good := (want == "boolean" && isBool(v)) || (want == "object" && isObject(v)) || (want == "integer" && isInteger(v))
 		if !good {
-			return fmt.Sprintf("Payload validation error: 'Expected type %s but found type %s' on property options.%s", want, typeName(v), k)
+			return payloadError(fmt.Sprintf("'Expected type %s but found type %s' on property options.%s", want, typeName(v), k))
 		}
 	}
 	if pp, ok := opts["passwordPolicy"]; ok && pp != nil {
 		if s, isStr := pp.(string); !isStr || !slices.Contains(passwordPolicies, s) {
-			return "Payload validation error: 'No enum match for: " + fmt.Sprint(pp) + "' on property options.passwordPolicy"
+			return payloadError("'No enum match for: " + fmt.Sprint(pp) + "' on property options.passwordPolicy")
 		}
 	}
 	if cfg, ok := opts["configuration"].(map[string]any); ok {
 		for k, v := range cfg {
 			if !isString(v) {
-				return fmt.Sprintf("Payload validation error: 'Expected type string but found type %s' on property options.configuration.%s", typeName(v), k)
+				return payloadError(fmt.Sprintf("'Expected type string but found type %s' on property options.configuration.%s", typeName(v), k))
 			}
 		}
 	}
@@ -98,10 +98,10 @@ func validateOptions(strategy string, opts map[string]any) string {
 		for _, name := range names {
 			src, isStr := cs[name].(string)
 			if !slices.Contains(scripts.Names, name) {
-				return "Payload validation error: 'Additional properties not allowed: " + name + "' on property options.customScripts"
+				return payloadError("'Additional properties not allowed: " + name + "' on property options.customScripts")
 			}
 			if !isStr {
-				return "Payload validation error: 'Expected type string but found type " + typeName(cs[name]) + "' on property options.customScripts." + name
+				return payloadError("'Expected type string but found type " + typeName(cs[name]) + "' on property options.customScripts." + name)
 			}
 			// The platform would only fail when the script runs; checking at
 			// save time lets a controller report the error on its object.
@@ -176,13 +176,13 @@ func toStrings(v any) []string {
 func (s *Server) applyConnectionFields(c *store.Connection, body map[string]any) string {
 	if v, ok := body["display_name"]; ok {
 		if !isString(v) {
-			return "Payload validation error: 'Expected type string but found type " + typeName(v) + "' on property display_name"
+			return payloadError("'Expected type string but found type " + typeName(v) + "' on property display_name")
 		}
 		c.DisplayName = v.(string)
 	}
 	for _, k := range []string{"enabled_clients", "realms"} {
 		if v, ok := body[k]; ok && !isStringArray(v) {
-			return "Payload validation error: 'Expected type array but found type " + typeName(v) + "' on property " + k
+			return payloadError("'Expected type array but found type " + typeName(v) + "' on property " + k)
 		}
 	}
 	if v, ok := body["enabled_clients"]; ok {
@@ -193,13 +193,13 @@ func (s *Server) applyConnectionFields(c *store.Connection, body map[string]any)
 	}
 	if v, ok := body["metadata"]; ok {
 		if v != nil && !isObject(v) {
-			return "Payload validation error: 'Expected type object but found type " + typeName(v) + "' on property metadata"
+			return payloadError("'Expected type object but found type " + typeName(v) + "' on property metadata")
 		}
 		c.Metadata, _ = v.(map[string]any)
 	}
 	if v, ok := body["options"]; ok {
 		if v != nil && !isObject(v) {
-			return "Payload validation error: 'Expected type object but found type " + typeName(v) + "' on property options"
+			return payloadError("'Expected type object but found type " + typeName(v) + "' on property options")
 		}
 		opts, _ := v.(map[string]any)
 		if opts == nil {

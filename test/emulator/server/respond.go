@@ -32,7 +32,7 @@ func mgmtError(w http.ResponseWriter, status int, errorCode, message string) {
 }
 
 func invalidBody(w http.ResponseWriter, detail string) {
-	mgmtError(w, http.StatusBadRequest, "invalid_body", "Payload validation error: "+detail)
+	mgmtError(w, http.StatusBadRequest, "invalid_body", payloadError(detail))
 }
 
 func invalidQuery(w http.ResponseWriter, detail string) {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/tenantops/identity-operator/test/emulator/internal/password"
@@ -45,14 +44,20 @@ var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0
 // GET may leave a flag out).
 func defaultSettings(domain string) map[string]any {
 	return map[string]any{
-		"friendly_name":         strings.SplitN(domain, ".", 2)[0],
-		"picture_url":           "",
-		"support_email":         "",
-		"support_url":           "",
-		"session_lifetime":      float64(168),
-		"idle_session_lifetime": float64(72),
-		"enabled_locales":       []any{"en"},
-		"sandbox_version":       "22",
+		"friendly_name":                   strings.SplitN(domain, ".", 2)[0],
+		"picture_url":                     "",
+		"support_email":                   "",
+		"support_url":                     "",
+		"session_lifetime":                float64(168),
+		"idle_session_lifetime":           float64(72),
+		"ephemeral_session_lifetime":      float64(72),
+		"idle_ephemeral_session_lifetime": float64(24),
+		"enabled_locales":                 []any{"en"},
+		"sandbox_version":                 "22",
+		"sandbox_versions_available":      []any{"22", "18"},
+		"session_cookie":                  map[string]any{"mode": "persistent"},
+		"oidc_logout":                     map[string]any{"rp_logout_end_session_endpoint_discovery": true},
+		"resource_parameter_profile":      "audience",
 		"flags": map[string]any{
 			"enable_idtoken_api2":                    true,
 			"enable_apis_section":                    false,
@@ -199,95 +204,6 @@ func (s *Server) SetRefusedFlags(domain string, flags []string) error {
 	})
 }
 
-// settingsTypes are the top-level settings the emulator knows, with the
-// JSON type each must have.
-var settingsTypes = map[string]string{
-	"friendly_name": "string", "support_email": "string", "support_url": "string", "picture_url": "string",
-	"default_directory": "string", "default_audience": "string", "sandbox_version": "string",
-	"default_redirection_uri": "string",
-	"session_lifetime":        "number", "idle_session_lifetime": "number",
-	"enabled_locales": "array", "allowed_logout_urls": "array", "sandbox_versions_available": "array",
-	"change_password": "object", "error_page": "object", "guardian_mfa_page": "object", "device_flow": "object",
-	"flags": "object", "session_cookie": "object", "universal_login": "object",
-}
-
-var flagRE = regexp.MustCompile(`^[a-z0-9_]+$`)
-
-// validateSettingsPatch returns "" or the payload validation detail.
-func validateSettingsPatch(p map[string]any) string {
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := p[k]
-		want, known := settingsTypes[k]
-		if !known {
-			return "'Additional properties not allowed: " + k + "'"
-		}
-		if v == nil {
-			continue
-		}
-		ok := false
-		switch want {
-		case "string":
-			ok = isString(v)
-		case "number":
-			ok = isNumber(v)
-		case "array":
-			ok = isStringArray(v)
-		case "object":
-			ok = isObject(v)
-		}
-		if !ok {
-			return fmt.Sprintf("'Expected type %s but found type %s' on property %s", want, typeName(v), k)
-		}
-	}
-	if flags, ok := p["flags"].(map[string]any); ok {
-		names := make([]string, 0, len(flags))
-		for k := range flags {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			if !flagRE.MatchString(k) {
-				return "'Additional properties not allowed: " + k + "' on property flags"
-			}
-			if v := flags[k]; v != nil && !isBool(v) {
-				return fmt.Sprintf("'Expected type boolean but found type %s' on property flags.%s", typeName(v), k)
-			}
-		}
-	}
-	return ""
-}
-
-// mergeSettings applies the PATCH rules: top-level keys replace, flags merge
-// key by key, null removes.
-func mergeSettings(doc, patch map[string]any) {
-	for k, v := range patch {
-		switch {
-		case v == nil:
-			delete(doc, k)
-		case k == "flags":
-			flags, _ := doc["flags"].(map[string]any)
-			if flags == nil {
-				flags = map[string]any{}
-			}
-			for fk, fv := range v.(map[string]any) {
-				if fv == nil {
-					delete(flags, fk)
-				} else {
-					flags[fk] = fv
-				}
-			}
-			doc["flags"] = flags
-		default:
-			doc[k] = v
-		}
-	}
-}
-
 func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authorize(w, r, "read:tenant_settings"); !ok {
 		return
@@ -321,18 +237,8 @@ func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		if flags, ok := patch["flags"].(map[string]any); ok {
-			names := make([]string, 0, len(flags))
-			for k := range flags {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			for _, k := range names {
-				if slices.Contains(t.RefusedFlags, k) {
-					refused = k
-					return nil
-				}
-			}
+		if refused = refusedFlag(patch, t.RefusedFlags); refused != "" {
+			return nil
 		}
 		mergeSettings(t.Settings, patch)
 		out = t.Settings

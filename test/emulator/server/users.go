@@ -194,7 +194,7 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request) {
 				email = strings.ToLower(email)
 			}
 			if !emailRE.MatchString(email) {
-				status, code, msg = http.StatusBadRequest, "invalid_body", "Payload validation error: 'Object didn't pass validation for format email: "+email+"' on property email"
+				status, code, msg = http.StatusBadRequest, "invalid_body", payloadError("'Object didn't pass validation for format email: "+email+"' on property email")
 				return nil
 			}
 			if !strings.EqualFold(email, u.Email) {

@@ -89,7 +89,7 @@ func TestUserGetPatchDeleteAndUsersByEmail(t *testing.T) {
 		message string
 	}{
 		{"email and password together", map[string]any{"email": "x@example.com", "password": "Passw0rd!y", "connection": "db"}, 400, "Cannot update password and email simultaneously"},
-		{"a password without the connection", map[string]any{"password": "Passw0rd!y"}, 400, "Payload validation error: 'connection is required when updating password, email or username'"},
+		{"a password without the connection", map[string]any{"password": "Passw0rd!y"}, 400, "Payload validation error: 'connection is required when updating password, email or username'."},
 		{"a weak password", map[string]any{"password": "abc", "connection": "db"}, 400, "PasswordStrengthError: Password is too weak"},
 		{"another user's email", map[string]any{"email": "eve@example.com", "connection": "db"}, 409, "The specified new email already exists"},
 	}
