@@ -40,7 +40,8 @@ type breaker struct {
 	clock clock.Clock
 	// domain names the tenant in errors.
 	domain string
-	// onState receives the state on every change, for the gauge.
+	// onState receives the state on every change, for the gauge; it is called
+	// under the lock, so that changes in quick succession are published in order.
 	onState func(open bool)
 	// onRecovered is called, outside the lock, when the breaker closes again.
 	onRecovered func()
@@ -120,14 +121,12 @@ func (b *breaker) answered() {
 	// the tenant is back.
 	b.failures, b.since, b.last = 0, time.Time{}, nil
 	b.open, b.probing = false, false
+	if wasOpen && b.onState != nil {
+		b.onState(false)
+	}
 	b.mu.Unlock()
-	if wasOpen {
-		if b.onState != nil {
-			b.onState(false)
-		}
-		if b.onRecovered != nil {
-			b.onRecovered()
-		}
+	if wasOpen && b.onRecovered != nil {
+		b.onRecovered()
 	}
 }
 
@@ -143,22 +142,20 @@ func (b *breaker) failed(a admission, err error) {
 	}
 	b.failures++
 	b.last = err
-	opening := false
 	switch {
 	case a.probe:
 		// The next probe is due where admit said, counted from the probe's start, so
 		// that a slow answer does not stretch the schedule.
 		b.probing = false
 	case !b.open && b.failures >= breakerThreshold:
-		opening = true
 		b.open, b.wait, b.nextProbe = true, probeFirst, now.Add(probeFirst)
 		close(b.opened)
 		b.opened = make(chan struct{})
+		if b.onState != nil {
+			b.onState(true)
+		}
 	}
 	b.mu.Unlock()
-	if opening && b.onState != nil {
-		b.onState(true)
-	}
 }
 
 // abandoned releases a request that says nothing about the tenant: the caller gave up,
