@@ -12,6 +12,8 @@ import (
 // created with a tenant has all of them.
 var AllScopes = []string{
 	"read:tenant_settings", "update:tenant_settings",
+	"read:clients", "create:clients", "update:clients", "delete:clients", "read:client_keys", "update:client_keys",
+	"read:client_grants", "create:client_grants", "update:client_grants", "delete:client_grants",
 	"read:connections", "create:connections", "update:connections", "delete:connections",
 	"read:email_provider", "create:email_provider", "update:email_provider", "delete:email_provider",
 	"read:email_templates", "create:email_templates", "update:email_templates",

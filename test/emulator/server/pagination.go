@@ -103,3 +103,37 @@ func project(r *http.Request, doc map[string]any) map[string]any {
 	}
 	return out
 }
+
+// window is the offset and limit a parsed page asks the store for: one
+// record more than a checkpoint page holds, to know whether there is a next.
+func (p page) window() (offset, limit int) {
+	if p.checkpoint {
+		return 0, p.take + 1
+	}
+	return p.page * p.perPage, p.perPage
+}
+
+// writeList answers a list in the shape the pagination asks for: a bare
+// array, {"start","limit","total",key:[...]} with totals, or
+// {key:[...],"next"} with checkpoints. seqs are the items' record order,
+// and total is how many match.
+func writeList(w http.ResponseWriter, p page, key string, items []map[string]any, seqs []int64, total int) {
+	if items == nil {
+		items = []map[string]any{}
+	}
+	switch {
+	case p.checkpoint:
+		out := map[string]any{}
+		if len(items) > p.take {
+			items, seqs = items[:p.take], seqs[:p.take]
+			out["next"] = encodeCursor(seqs[len(seqs)-1])
+		}
+		out[key] = items
+		writeJSON(w, http.StatusOK, out)
+	case p.includeTotals:
+		offset, _ := p.window()
+		writeJSON(w, http.StatusOK, map[string]any{"start": offset, "limit": p.perPage, "total": total, key: items})
+	default:
+		writeJSON(w, http.StatusOK, items)
+	}
+}

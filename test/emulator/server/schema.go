@@ -28,6 +28,7 @@ type schema struct {
 	unique   bool
 	items    *schema
 	props    map[string]*schema
+	values   *schema // the schema of properties not in props, when set
 	required []string
 	minProps int
 	open     bool // additional properties allowed
@@ -146,6 +147,9 @@ func (s *schema) validate(path string, v any) string {
 		sort.Strings(keys)
 		for _, k := range keys {
 			p, known := s.props[k]
+			if !known && s.values != nil {
+				p, known = s.values, true
+			}
 			if !known {
 				if s.open {
 					continue

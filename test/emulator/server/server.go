@@ -205,7 +205,38 @@ func (s *Server) initState() error {
 	for _, t := range ts {
 		s.addTenantState(t)
 	}
-	return nil
+	return s.migrateClients()
+}
+
+// migrateClients turns the Management API scopes that an older emulator kept
+// on a client into a client grant, so that the token endpoint and
+// /api/v2/client-grants see one truth.
+func (s *Server) migrateClients() error {
+	return s.store.Tx(func(q store.Q) error {
+		cs, err := q.AllClients()
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.Scopes == nil && c.Doc != nil {
+				continue
+			}
+			if len(c.Scopes) > 0 {
+				g := managementGrant(c.Domain, c.ClientID, c.Scopes)
+				if err := q.CreateClientGrant(&g); err != nil && !errors.Is(err, store.ErrConflict) {
+					return err
+				}
+			}
+			c.Scopes = nil
+			if c.Doc == nil {
+				c.Doc = map[string]any{"app_type": "non_interactive"}
+			}
+			if err := q.PutClient(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *Server) addTenantState(t store.Tenant) *tenantState {
@@ -417,6 +448,17 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v2/connections/{id}", s.getConnection)
 	m.HandleFunc("PATCH /api/v2/connections/{id}", s.patchConnection)
 	m.HandleFunc("DELETE /api/v2/connections/{id}", s.deleteConnection)
+	m.HandleFunc("GET /api/v2/clients", s.listClients)
+	m.HandleFunc("POST /api/v2/clients", s.createClient)
+	m.HandleFunc("GET /api/v2/clients/{id}", s.getClient)
+	m.HandleFunc("PATCH /api/v2/clients/{id}", s.patchClient)
+	m.HandleFunc("DELETE /api/v2/clients/{id}", s.deleteClient)
+	m.HandleFunc("POST /api/v2/clients/{id}/rotate-secret", s.rotateClientSecret)
+	m.HandleFunc("GET /api/v2/client-grants", s.listClientGrants)
+	m.HandleFunc("POST /api/v2/client-grants", s.createClientGrant)
+	m.HandleFunc("GET /api/v2/client-grants/{id}", s.getClientGrant)
+	m.HandleFunc("PATCH /api/v2/client-grants/{id}", s.patchClientGrant)
+	m.HandleFunc("DELETE /api/v2/client-grants/{id}", s.deleteClientGrant)
 	m.HandleFunc("GET /api/v2/emails/provider", s.getEmailProvider)
 	m.HandleFunc("POST /api/v2/emails/provider", s.createEmailProvider)
 	m.HandleFunc("PATCH /api/v2/emails/provider", s.patchEmailProvider)

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tenantops/identity-operator/test/emulator/internal/password"
 	"github.com/tenantops/identity-operator/test/emulator/internal/store"
 )
 
@@ -95,12 +94,17 @@ func (s *Server) CreateTenant(domain string, settings map[string]any) (Credentia
 		mergeSettings(doc, copyMap(settings))
 	}
 	t := store.Tenant{Domain: domain, Settings: doc, RefusedFlags: slices.Clone(DefaultRefusedFlags), CreatedAt: s.now()}
-	creds, client := newClient(domain, "Operator (all scopes)", AllScopes, AllGrantTypes)
+	creds, client := s.newClient(domain, "Operator (all scopes)", AllGrantTypes, map[string]any{"app_type": "non_interactive"})
+	creds.Scopes = slices.Clone(AllScopes)
 	err := s.store.Tx(func(q store.Q) error {
 		if err := q.CreateTenant(t); err != nil {
 			return err
 		}
-		return q.PutClient(client)
+		if err := q.PutClient(client); err != nil {
+			return err
+		}
+		g := managementGrant(domain, client.ClientID, AllScopes)
+		return q.CreateClientGrant(&g)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return Credentials{}, ErrTenantExists
@@ -116,17 +120,10 @@ func (s *Server) CreateTenant(domain string, settings map[string]any) (Credentia
 	return creds, nil
 }
 
-func newClient(domain, name string, scopes, grants []string) (Credentials, store.Client) {
-	id := randomAlnum(32)
-	secret := randomAlnum(64)
-	return Credentials{Domain: domain, ClientID: id, ClientSecret: secret, Audience: managementAudience(domain),
-			TokenURL: "https://" + domain + "/oauth/token", Scopes: slices.Clone(scopes)},
-		store.Client{ClientID: id, Domain: domain, Name: name, SecretHash: password.Hash(secret), Scopes: slices.Clone(scopes), GrantTypes: slices.Clone(grants)}
-}
-
 // MintClient creates another client on a tenant with the given Management
 // API scopes (none: the client has no grant for the API) and grant types
-// (none: all of AllGrantTypes).
+// (none: all of AllGrantTypes). It is the same record POST /api/v2/clients
+// makes, with a client grant like POST /api/v2/client-grants makes.
 func (s *Server) MintClient(domain, name string, scopes, grantTypes []string) (Credentials, error) {
 	if !s.hasTenant(domain) {
 		return Credentials{}, ErrUnknownTenant
@@ -142,8 +139,18 @@ func (s *Server) MintClient(domain, name string, scopes, grantTypes []string) (C
 	if name == "" {
 		name = "Minted client"
 	}
-	creds, c := newClient(domain, name, scopes, grantTypes)
-	return creds, s.store.Q().PutClient(c)
+	creds, c := s.newClient(domain, name, grantTypes, map[string]any{"app_type": "non_interactive"})
+	creds.Scopes = slices.Clone(scopes)
+	return creds, s.store.Tx(func(q store.Q) error {
+		if err := q.PutClient(c); err != nil {
+			return err
+		}
+		if len(scopes) == 0 {
+			return nil
+		}
+		g := managementGrant(domain, c.ClientID, scopes)
+		return q.CreateClientGrant(&g)
+	})
 }
 
 func (s *Server) hasTenant(domain string) bool { _, ok := s.tenants.Load(domain); return ok }

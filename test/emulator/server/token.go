@@ -132,15 +132,20 @@ func (s *Server) clientCredentials(w http.ResponseWriter, client store.Client, t
 		oauthError(w, http.StatusForbidden, "access_denied", "Service not enabled within domain: "+aud)
 		return
 	}
-	if len(client.Scopes) == 0 {
+	grant, err := s.store.Q().ClientGrantFor(t.Domain, client.ClientID, aud, "client")
+	if errors.Is(err, store.ErrNotFound) {
 		oauthError(w, http.StatusForbidden, "access_denied", `Client is not authorized to access "`+aud+`". You need to create a "client-grant" associated to this API.`)
 		return
 	}
-	scopes := client.Scopes
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	scopes := grant.Scope
 	if req := strings.Fields(p["scope"]); len(req) > 0 {
 		var missing []string
 		for _, sc := range req {
-			if !slices.Contains(client.Scopes, sc) {
+			if !slices.Contains(grant.Scope, sc) {
 				missing = append(missing, sc)
 			}
 		}

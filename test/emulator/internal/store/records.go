@@ -51,30 +51,6 @@ func (q Q) Tenants() ([]Tenant, error) {
 	return listDocs[Tenant](q, `SELECT doc FROM tenants ORDER BY seq`)
 }
 
-// Client is an application that can get tokens for a tenant.
-type Client struct {
-	ClientID   string   `json:"client_id"`
-	Domain     string   `json:"domain"`
-	Name       string   `json:"name"`
-	SecretHash string   `json:"secret_hash"`
-	Scopes     []string `json:"scopes"`
-	GrantTypes []string `json:"grant_types"`
-}
-
-// PutClient inserts or replaces c.
-func (q Q) PutClient(c Client) error {
-	_, err := q.ex.ExecContext(bg, `INSERT INTO clients(client_id, domain, doc) VALUES(?, ?, ?)
-		ON CONFLICT(client_id) DO UPDATE SET doc = excluded.doc`, c.ClientID, c.Domain, mustJSON(c))
-	return err
-}
-
-// Client returns the client with id.
-func (q Q) Client(id string) (Client, error) {
-	var c Client
-	err := getDoc(q, &c, `SELECT doc FROM clients WHERE client_id = ?`, id)
-	return c, err
-}
-
 // Connection is a connection as stored: Options holds configuration values
 // sealed (see secretbox), exactly as they are answered.
 type Connection struct {

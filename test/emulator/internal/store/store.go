@@ -31,7 +31,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
   domain TEXT PRIMARY KEY, seq INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clients (
-  client_id TEXT PRIMARY KEY, domain TEXT NOT NULL, doc TEXT NOT NULL);
+  client_id TEXT PRIMARY KEY, domain TEXT NOT NULL, doc TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS client_grants (
+  id TEXT PRIMARY KEY, domain TEXT NOT NULL, client_id TEXT NOT NULL, audience TEXT NOT NULL,
+  subject_type TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL,
+  UNIQUE(domain, client_id, audience, subject_type));
+CREATE INDEX IF NOT EXISTS client_grants_by_seq ON client_grants(domain, seq);
 CREATE TABLE IF NOT EXISTS connections (
   id TEXT PRIMARY KEY, domain TEXT NOT NULL, name TEXT NOT NULL, strategy TEXT NOT NULL,
   seq INTEGER NOT NULL, doc TEXT NOT NULL, UNIQUE(domain, name));
@@ -77,7 +82,33 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: migrate: %w", err)
+	}
 	return &Store{db: db}, nil
+}
+
+// migrate brings a database written by an older emulator up to the schema:
+// CREATE TABLE IF NOT EXISTS adds new tables but not new columns.
+func migrate(db *sql.DB) error {
+	for _, stmt := range []string{
+		`ALTER TABLE clients ADD COLUMN seq INTEGER NOT NULL DEFAULT 0`,
+	} {
+		if _, err := db.Exec(stmt); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+			return err
+		}
+	}
+	// Clients from before the column get an order, after everything else.
+	var unordered int
+	if err := db.QueryRow(`SELECT count(*) FROM clients WHERE seq = 0`).Scan(&unordered); err != nil || unordered == 0 {
+		return err
+	}
+	if _, err := db.Exec(`UPDATE clients SET seq = (SELECT n FROM seq) + rowid WHERE seq = 0`); err != nil {
+		return err
+	}
+	_, err := db.Exec(`UPDATE seq SET n = n + (SELECT max(rowid) FROM clients)`)
+	return err
 }
 
 // Close closes the database.
