@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/tenantops/identity-operator/test/emulator/internal/scripts"
 	"github.com/tenantops/identity-operator/test/emulator/internal/store"
@@ -249,6 +250,13 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) {
 	if len(c.Realms) == 0 {
 		c.Realms = []string{name}
 	}
+	if msg, err := unknownClients(s.store.Q(), c.Domain, c.EnabledClients); err != nil {
+		s.internal(w, err)
+		return
+	} else if msg != "" {
+		mgmtError(w, http.StatusBadRequest, "invalid_body", msg)
+		return
+	}
 	if strategy == "auth0" {
 		// The platform fills in options of its own on creation; a client that
 		// sends options whole must read and keep them.
@@ -357,6 +365,16 @@ func (s *Server) patchConnection(w http.ResponseWriter, r *http.Request) {
 			status, code, msg = http.StatusBadRequest, "invalid_body", m
 			return nil
 		}
+		if _, has := body["enabled_clients"]; has {
+			m, err := unknownClients(q, domain, c.EnabledClients)
+			if err != nil {
+				return err
+			}
+			if m != "" {
+				status, code, msg = http.StatusBadRequest, "invalid_body", m
+				return nil
+			}
+		}
 		if _, has := body["options"]; has && boolOf(c.Options, "enabledDatabaseCustomization") != before {
 			n, err := q.CountUsers(domain, c.Name)
 			if err != nil {
@@ -400,4 +418,133 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"deleted_at": s.now().Format("2006-01-02T15:04:05.000Z")})
+}
+
+// unknownClients returns "" when every id is a client of the tenant, or
+// the 400 message for the first that is not (the platform's wording is
+// unverified).
+func unknownClients(q store.Q, domain string, ids []string) (string, error) {
+	for _, id := range ids {
+		_, err := q.TenantClient(domain, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return "Client not found: " + id, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// enabledClientsPatch is the body of PATCH /api/v2/connections/{id}/clients
+// (UpdateEnabledClientConnectionsRequestContent,
+// https://auth0.com/docs/api/management/v2/connections/patch-clients): at
+// most 50 changes per request.
+var enabledClientsPatch = &schema{typ: "array", minItems: 1, maxItems: 50, items: &schema{typ: "object",
+	required: []string{"client_id", "status"},
+	props:    map[string]*schema{"client_id": {typ: "string", minLen: 1}, "status": tBool}}}
+
+// getConnectionClients lists the clients a connection is enabled for,
+// paged by checkpoint only (take, from) as the platform does
+// (https://auth0.com/docs/api/management/v2/connections/get-connection-clients).
+func (s *Server) getConnectionClients(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, "read:connections"); !ok {
+		return
+	}
+	q := r.URL.Query()
+	take := 50
+	if q.Has("take") {
+		n, err := strconv.Atoi(q.Get("take"))
+		if err != nil || n < 1 || n > 100 {
+			invalidQuery(w, "'take' must be an integer from 1 to 100")
+			return
+		}
+		take = n
+	}
+	var after int64
+	if f := q.Get("from"); f != "" {
+		n, err := decodeCursor(f)
+		if err != nil || n < 0 {
+			invalidQuery(w, "'from' is not a valid checkpoint")
+			return
+		}
+		after = n
+	}
+	c, err := s.store.Q().Connection(tenantOf(r), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		mgmtError(w, http.StatusNotFound, "inexistent_connection", "The connection does not exist")
+		return
+	}
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	items := []map[string]any{}
+	out := map[string]any{}
+	for i := after; i < int64(len(c.EnabledClients)); i++ {
+		if len(items) == take {
+			out["next"] = encodeCursor(i)
+			break
+		}
+		items = append(items, map[string]any{"client_id": c.EnabledClients[i]})
+	}
+	out["clients"] = items
+	writeJSON(w, http.StatusOK, out)
+}
+
+// patchConnectionClients enables (status true) or disables the connection
+// for each client listed and answers 204.
+func (s *Server) patchConnectionClients(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, "update:connections"); !ok {
+		return
+	}
+	body, ok := readArray(w, r)
+	if !ok {
+		return
+	}
+	if d := enabledClientsPatch.validate("", body); d != "" {
+		invalidBody(w, d)
+		return
+	}
+	domain := tenantOf(r)
+	var status int
+	var msg, code string
+	err := s.store.Tx(func(q store.Q) error {
+		c, err := q.Connection(domain, r.PathValue("id"))
+		if errors.Is(err, store.ErrNotFound) {
+			status, code, msg = http.StatusNotFound, "inexistent_connection", "The connection does not exist"
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range body {
+			change := e.(map[string]any)
+			id, enable := change["client_id"].(string), change["status"].(bool)
+			i := slices.Index(c.EnabledClients, id)
+			switch {
+			case enable && i < 0:
+				m, err := unknownClients(q, domain, []string{id})
+				if err != nil {
+					return err
+				}
+				if m != "" {
+					status, code, msg = http.StatusBadRequest, "invalid_body", m
+					return nil
+				}
+				c.EnabledClients = append(c.EnabledClients, id)
+			case !enable && i >= 0:
+				c.EnabledClients = slices.Delete(c.EnabledClients, i, i+1)
+			}
+		}
+		return q.PutConnection(c)
+	})
+	switch {
+	case err != nil:
+		s.internal(w, err)
+	case status != 0:
+		mgmtError(w, status, code, msg)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

@@ -213,3 +213,94 @@ func TestConnectionScriptSyntaxErrorsAreReportedWhenSaved(t *testing.T) {
 	g.Expect(r.Status).To(Equal(400))
 	g.Expect(r.JSON()["message"]).To(HavePrefix("Error in options.customScripts.login script: "))
 }
+
+func TestConnectionEnabledClientsMustBeClientsOfTheTenant(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	a := newTenant(t, e, "enabled.emulator.local")
+	stranger := e.CreateTenant("stranger.emulator.local")
+
+	r := a.do("POST", "/api/v2/connections", map[string]any{"name": "db", "strategy": "auth0", "enabled_clients": []any{a.creds.ClientID}})
+	g.Expect(r.Status).To(Equal(201), string(r.Body))
+	id := r.JSON()["id"].(string)
+	for _, unknown := range []string{"no-such-client", stranger.ClientID} {
+		r = a.do("POST", "/api/v2/connections", map[string]any{"name": "db2", "strategy": "auth0", "enabled_clients": []any{unknown}})
+		g.Expect(r.Status).To(Equal(400))
+		g.Expect(r.JSON()).To(Equal(map[string]any{"statusCode": 400.0, "error": "Bad Request", "errorCode": "invalid_body", "message": "Client not found: " + unknown}))
+		r = a.do("PATCH", "/api/v2/connections/"+id, map[string]any{"enabled_clients": []any{a.creds.ClientID, unknown}})
+		g.Expect(r.Status).To(Equal(400))
+	}
+	g.Expect(a.do("GET", "/api/v2/connections/"+id, nil).JSON()["enabled_clients"]).To(Equal([]any{a.creds.ClientID}), "a refused PATCH changes nothing")
+}
+
+// GET/PATCH /api/v2/connections/{id}/clients, the platform's newer
+// enabled-clients endpoints: {"clients":[{"client_id"}],"next"} paged by
+// take/from, and a PATCH of [{"client_id","status"}] answered 204
+// (https://auth0.com/docs/api/management/v2/connections/get-connection-clients,
+// https://auth0.com/docs/api/management/v2/connections/patch-clients).
+func TestConnectionClientsAreListedAndToggledOneByOne(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	a := newTenant(t, e, "toggle-clients.emulator.local")
+	c := a.createDatabase("db", nil)
+	id := c["id"].(string)
+	web, jobs := e.MintClient(a.domain), e.MintClient(a.domain)
+
+	g.Expect(a.do("GET", "/api/v2/connections/"+id+"/clients", nil).JSON()).To(Equal(map[string]any{"clients": []any{}}))
+	r := a.do("PATCH", "/api/v2/connections/"+id+"/clients", []any{
+		map[string]any{"client_id": web.ClientID, "status": true}, map[string]any{"client_id": jobs.ClientID, "status": true}})
+	g.Expect(r.Status).To(Equal(204), string(r.Body))
+	g.Expect(r.Body).To(BeEmpty())
+	g.Expect(a.do("GET", "/api/v2/connections/"+id, nil).JSON()["enabled_clients"]).To(Equal([]any{web.ClientID, jobs.ClientID}), "the old field shows the same")
+
+	first := a.do("GET", "/api/v2/connections/"+id+"/clients?take=1", nil).JSON()
+	g.Expect(first["clients"]).To(Equal([]any{map[string]any{"client_id": web.ClientID}}))
+	second := a.do("GET", "/api/v2/connections/"+id+"/clients?take=1&from="+first["next"].(string), nil).JSON()
+	g.Expect(second).To(Equal(map[string]any{"clients": []any{map[string]any{"client_id": jobs.ClientID}}}), "no next on the last page")
+
+	g.Expect(a.do("PATCH", "/api/v2/connections/"+id+"/clients", []any{map[string]any{"client_id": web.ClientID, "status": false}}).Status).To(Equal(204))
+	g.Expect(a.do("GET", "/api/v2/connections/"+id+"/clients", nil).JSON()["clients"]).To(Equal([]any{map[string]any{"client_id": jobs.ClientID}}))
+
+	tooMany := make([]any, 51)
+	for i := range tooMany {
+		tooMany[i] = map[string]any{"client_id": web.ClientID, "status": true}
+	}
+	for name, c := range map[string]struct {
+		body    any
+		message string
+	}{
+		"an object":      {map[string]any{"client_id": web.ClientID, "status": true}, "Invalid request payload JSON format"},
+		"nothing":        {[]any{}, "Payload validation error: 'Array is too short (0), minimum 1'."},
+		"over 50":        {tooMany, "Payload validation error: 'Array is too long (51), maximum 50'."},
+		"no status":      {[]any{map[string]any{"client_id": web.ClientID}}, "Payload validation error: 'Missing required property: status' on property 0."},
+		"unknown client": {[]any{map[string]any{"client_id": "nope", "status": true}}, "Client not found: nope"},
+	} {
+		r := a.do("PATCH", "/api/v2/connections/"+id+"/clients", c.body)
+		g.Expect(r.Status).To(Equal(400), name)
+		g.Expect(r.JSON()).To(HaveKeyWithValue("message", c.message), name)
+	}
+	g.Expect(a.do("GET", "/api/v2/connections/con_missing/clients", nil).Status).To(Equal(404))
+	reader := a.with(e.Token(e.MintClient(a.domain, "read:connections")))
+	g.Expect(reader.do("PATCH", "/api/v2/connections/"+id+"/clients", []any{map[string]any{"client_id": web.ClientID, "status": true}}).Status).To(Equal(403))
+}
+
+// TenantSettingsFlags.enable_client_connections: "Whether all current
+// connections should be enabled when a new client (application) is created
+// (true, default) or not (false)."
+func TestANewApplicationGetsEveryConnectionUnlessTheTenantSaysOtherwise(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	a := newTenant(t, e, "auto-enable.emulator.local")
+	id := a.createDatabase("db", nil)["id"].(string)
+	enabled := func() any { return a.do("GET", "/api/v2/connections/"+id, nil).JSON()["enabled_clients"] }
+
+	app := a.do("POST", "/api/v2/clients", map[string]any{"name": "Web"}).JSON()["client_id"].(string)
+	g.Expect(enabled()).To(Equal([]any{app}))
+
+	a.do("PATCH", "/api/v2/tenants/settings", map[string]any{"flags": map[string]any{"enable_client_connections": false}})
+	a.do("POST", "/api/v2/clients", map[string]any{"name": "Other"})
+	g.Expect(enabled()).To(Equal([]any{app}))
+
+	g.Expect(a.do("DELETE", "/api/v2/clients/"+app, nil).Status).To(Equal(204))
+	g.Expect(enabled()).To(Equal([]any{}), "a deleted client leaves the connections it was enabled on")
+}

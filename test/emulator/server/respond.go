@@ -69,6 +69,23 @@ func decodeObject(r *http.Request) (map[string]any, error) {
 	return m, nil
 }
 
+// readArray decodes a body that is a JSON array or answers the platform's
+// 400 and returns false.
+func readArray(w http.ResponseWriter, r *http.Request) ([]any, bool) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	var a []any
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if err == nil {
+		err = dec.Decode(&a)
+	}
+	if err != nil || a == nil || dec.More() {
+		mgmtError(w, http.StatusBadRequest, "invalid_body", errBadJSON.Error())
+		return nil, false
+	}
+	return normalizeNumbers(a).([]any), true
+}
+
 // readObject decodes the body or answers the platform's 400 and returns false.
 func readObject(w http.ResponseWriter, r *http.Request) (map[string]any, bool) {
 	m, err := decodeObject(r)

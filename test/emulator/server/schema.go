@@ -25,6 +25,7 @@ type schema struct {
 	minLen   int
 	maxLen   int
 	minItems int
+	maxItems int
 	unique   bool
 	items    *schema
 	props    map[string]*schema
@@ -114,6 +115,9 @@ func (s *schema) validate(path string, v any) string {
 	case []any:
 		if len(x) < s.minItems {
 			return on(fmt.Sprintf("Array is too short (%d), minimum %d", len(x), s.minItems))
+		}
+		if s.maxItems > 0 && len(x) > s.maxItems {
+			return on(fmt.Sprintf("Array is too long (%d), maximum %d", len(x), s.maxItems))
 		}
 		if s.unique {
 			for i := range x {

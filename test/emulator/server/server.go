@@ -448,6 +448,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v2/connections/{id}", s.getConnection)
 	m.HandleFunc("PATCH /api/v2/connections/{id}", s.patchConnection)
 	m.HandleFunc("DELETE /api/v2/connections/{id}", s.deleteConnection)
+	m.HandleFunc("GET /api/v2/connections/{id}/clients", s.getConnectionClients)
+	m.HandleFunc("PATCH /api/v2/connections/{id}/clients", s.patchConnectionClients)
 	m.HandleFunc("GET /api/v2/clients", s.listClients)
 	m.HandleFunc("POST /api/v2/clients", s.createClient)
 	m.HandleFunc("GET /api/v2/clients/{id}", s.getClient)
