@@ -229,6 +229,20 @@ func (e *Emulator) MintClientWithGrants(domain string, grants []string, scopes .
 	return c
 }
 
+// ActionSeed describes an action SeedAction puts into a tenant.
+type ActionSeed = server.ActionSeed
+
+// SeedAction creates an action on a tenant behind the API's back
+// (optionally deployed, and bound to its trigger) and returns its id.
+func (e *Emulator) SeedAction(domain string, seed ActionSeed) string {
+	e.t.Helper()
+	id, err := e.srv.SeedAction(domain, seed)
+	if err != nil {
+		e.t.Fatalf("emulatortest: seed action: %v", err)
+	}
+	return id
+}
+
 // Token gets a Management API access token for creds over HTTPS.
 func (e *Emulator) Token(creds Credentials) string {
 	e.t.Helper()

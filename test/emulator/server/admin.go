@@ -386,6 +386,14 @@ func (s *Server) adminRoutes() *http.ServeMux {
 		id, err := s.CreateUser(r.PathValue("domain"), seed)
 		return http.StatusCreated, map[string]string{"user_id": id}, err
 	})
+	h("POST /admin/v1/tenants/{domain}/actions", func(w http.ResponseWriter, r *http.Request) (int, any, error) {
+		var seed ActionSeed
+		if err := decode(r, &seed); err != nil {
+			return 0, nil, err
+		}
+		id, err := s.SeedAction(r.PathValue("domain"), seed)
+		return http.StatusCreated, map[string]string{"id": id}, err
+	})
 	h("GET /admin/v1/tenants/{domain}/users/{id}", func(w http.ResponseWriter, r *http.Request) (int, any, error) {
 		v, err := s.User(r.PathValue("domain"), r.PathValue("id"))
 		return http.StatusOK, v, err

@@ -56,6 +56,17 @@ CREATE TABLE IF NOT EXISTS tickets (
 CREATE INDEX IF NOT EXISTS tickets_by_subject ON tickets(domain, subject);
 CREATE TABLE IF NOT EXISTS outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT, domain TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (
+  id TEXT PRIMARY KEY, domain TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL,
+  UNIQUE(domain, name));
+CREATE INDEX IF NOT EXISTS actions_by_seq ON actions(domain, seq);
+CREATE TABLE IF NOT EXISTS action_versions (
+  id TEXT PRIMARY KEY, domain TEXT NOT NULL, action_id TEXT NOT NULL, number INTEGER NOT NULL, doc TEXT NOT NULL,
+  UNIQUE(action_id, number));
+CREATE TABLE IF NOT EXISTS action_bindings (
+  id TEXT PRIMARY KEY, domain TEXT NOT NULL, trigger_id TEXT NOT NULL, position INTEGER NOT NULL,
+  action_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS action_bindings_by_trigger ON action_bindings(domain, trigger_id, position);
 CREATE TABLE IF NOT EXISTS seq (n INTEGER NOT NULL);
 `
 
