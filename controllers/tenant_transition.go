@@ -17,6 +17,12 @@ import (
 // each tenant sends one PATCH.
 const DefaultTransitionParallelism = 64
 
+// transitionRecordDelay is how long after a transition a Tenant whose PATCH
+// was prepared for it comes back to record the outcome. The PATCHes go out
+// at the moment itself; the passes that record them (status writes, events)
+// would only compete with them for the process's CPU if they ran at once.
+const transitionRecordDelay = time.Second
+
 // transitionSendTimeout bounds one tenant's PATCH at a transition. A tenant
 // that does not answer in time is left to its next reconcile pass, which
 // retries with backoff and reports the failure.

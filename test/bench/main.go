@@ -99,10 +99,10 @@ func main() {
 
 // bench is one environment: control plane, emulator, operator, workload.
 type bench struct {
-	o       options
-	env     *testenv.Env
-	emu     *server.Server
-	log     *workload.RequestLog
+	o   options
+	env *testenv.Env
+	emu *server.Server
+	log *workload.RequestLog
 	// ops are the operator processes: one, or one per shard (-shards).
 	ops     operators
 	tenants []workload.Tenant
