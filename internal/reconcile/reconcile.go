@@ -107,8 +107,10 @@ type Summarizer struct {
 
 // Summarize sets Ready, Reconciling and Stalled on obj from the outcome of a
 // pass (err nil means success), records observedGeneration after a
-// successful pass only, emits an event when Ready changes, and returns the
-// result and error for controller-runtime.
+// successful or a stalled pass (a stalled pass observed the generation
+// fully and its outcome is terminal until something changes: kstatus must
+// read it as Stalled, not as still in progress), emits an event when Ready
+// changes, and returns the result and error for controller-runtime.
 func (s Summarizer) Summarize(obj Object, success Success, err error) (ctrl.Result, error) {
 	before := meta.FindStatusCondition(obj.GetConditions(), identityv1alpha1.ConditionReady)
 	var beforeCopy *metav1.Condition
@@ -142,6 +144,7 @@ func (s Summarizer) Summarize(obj Object, success Success, err error) (ctrl.Resu
 		set(identityv1alpha1.ConditionReady, metav1.ConditionFalse, stalling.Reason, stalling.Message)
 		set(identityv1alpha1.ConditionStalled, metav1.ConditionTrue, stalling.Reason, stalling.Message)
 		remove(identityv1alpha1.ConditionReconciling)
+		obj.SetObservedGeneration(obj.GetGeneration())
 		result.RequeueAfter = s.StalledRetry
 	case errors.As(err, &waiting):
 		set(identityv1alpha1.ConditionReady, metav1.ConditionFalse, waiting.Reason, waiting.Message)

@@ -34,7 +34,7 @@ func TestSummarizeSetsConditionsAsKstatusReadsThem(t *testing.T) {
 		wantObserved  int64
 	}{
 		{"success", nil, metav1.ConditionTrue, "Synced", false, false, time.Minute, false, 3},
-		{"stalling", Stalling("FlagRefused", "remove flag x"), metav1.ConditionFalse, "FlagRefused", true, false, time.Hour, false, 0},
+		{"stalling", Stalling("FlagRefused", "remove flag x"), metav1.ConditionFalse, "FlagRefused", true, false, time.Hour, false, 3},
 		{"waiting", Waiting("RateLimited", 7*time.Second, "later"), metav1.ConditionFalse, "RateLimited", false, true, 7 * time.Second, false, 0},
 		{"transient", Transient("TenantUnreachable", errors.New("dial tcp: refused")), metav1.ConditionFalse, "TenantUnreachable", false, true, 0, true, 0},
 		{"unclassified", errors.New("boom"), metav1.ConditionFalse, ReasonReconcileError, false, true, 0, true, 0},
@@ -54,7 +54,7 @@ func TestSummarizeSetsConditionsAsKstatusReadsThem(t *testing.T) {
 			g.Expect(ready.ObservedGeneration).To(BeEquivalentTo(3))
 			g.Expect(meta.IsStatusConditionTrue(obj.Status.Conditions, identityv1alpha1.ConditionStalled)).To(Equal(tt.wantStalled))
 			g.Expect(meta.IsStatusConditionTrue(obj.Status.Conditions, identityv1alpha1.ConditionReconciling)).To(Equal(tt.wantReconcile))
-			g.Expect(obj.Status.ObservedGeneration).To(Equal(tt.wantObserved), "observedGeneration only after a successful pass")
+			g.Expect(obj.Status.ObservedGeneration).To(Equal(tt.wantObserved), "observedGeneration after a successful or a stalled pass, never while progressing")
 			g.Expect(rec.Events).To(HaveLen(1), "the first Ready is a transition")
 		})
 	}
