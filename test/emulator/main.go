@@ -47,6 +47,7 @@ func run(args []string, out, logs io.Writer, stop <-chan os.Signal) error {
 	flag.Var(&legacy, "legacy-tenant", "like -tenant, but the tenant has not opted into the password-flow and profile migrations (repeatable)")
 	flag.IntVar(&cfg.RateLimit.Burst, "rate-limit-burst", server.DefaultRateLimit.Burst, "per-tenant burst of requests (0: rate limiting off)")
 	flag.Float64Var(&cfg.RateLimit.PerSecond, "rate-limit-per-second", server.DefaultRateLimit.PerSecond, "per-tenant refill in requests per second (0: rate limiting off)")
+	authPlan := flag.String("auth-endpoint-limits", "paid", "the Authentication API's per-endpoint limits (per IP, user, email) as the platform documents them for a plan: off, free or paid")
 	flag.Float64Var(&cfg.Faults.ErrorRate, "error-rate", 0, "share of tenant requests answered with an injected 5xx (0..1)")
 	flag.Float64Var(&cfg.Faults.LostReplyRate, "lost-reply-rate", 0, "share of tenant requests carried out and then answered with an injected 503 (0..1)")
 	flag.DurationVar(&cfg.Faults.Latency, "latency", 0, "latency added to every tenant request, e.g. 50ms")
@@ -55,6 +56,11 @@ func run(args []string, out, logs io.Writer, stop <-chan os.Signal) error {
 	if err := flag.Parse(args); err != nil {
 		return err
 	}
+	limits, ok := server.AuthLimitPlans[*authPlan]
+	if !ok {
+		return fmt.Errorf("-auth-endpoint-limits must be off, free or paid, not %q", *authPlan)
+	}
+	cfg.AuthEndpointLimits = limits
 	if cfg.Faults.ErrorRate < 0 || cfg.Faults.ErrorRate > 1 {
 		return errors.New("-error-rate must be between 0 and 1")
 	}

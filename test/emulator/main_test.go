@@ -108,4 +108,6 @@ func TestTheCommandLineRejectsBadFlags(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring("-error-rate")))
 	err = run([]string{"-data", t.TempDir(), "-no-such-flag"}, &out, &logs, make(chan os.Signal))
 	g.Expect(err).To(HaveOccurred())
+	err = run([]string{"-data", t.TempDir(), "-auth-endpoint-limits", "gold"}, &out, &logs, make(chan os.Signal))
+	g.Expect(err).To(MatchError(ContainSubstring("-auth-endpoint-limits must be off, free or paid")))
 }

@@ -54,6 +54,12 @@ func WithRateLimit(burst int, perSecond float64) Option {
 	return func(c *server.Config) { c.RateLimit = server.RateLimit{Burst: burst, PerSecond: perSecond} }
 }
 
+// WithAuthEndpointLimits turns the Authentication API's per-endpoint limits
+// on (they are off by default in tests), e.g. server.FreePlanAuthLimits.
+func WithAuthEndpointLimits(l server.AuthEndpointLimits) Option {
+	return func(c *server.Config) { c.AuthEndpointLimits = l }
+}
+
 // WithFaults injects errorRate (0..1) 5xx answers and latency into every
 // tenant request.
 func WithFaults(errorRate float64, latency time.Duration) Option {
@@ -379,6 +385,10 @@ func (e *Emulator) SetRateLimit(domain string, burst int, perSecond float64) {
 		e.t.Fatalf("emulatortest: rate limit: %v", err)
 	}
 }
+
+// SetAuthEndpointLimits replaces the Authentication API's per-endpoint
+// limits of every tenant (the zero value turns them off).
+func (e *Emulator) SetAuthEndpointLimits(l server.AuthEndpointLimits) { e.srv.SetAuthEndpointLimits(l) }
 
 // SetFaults sets the share of injected 5xx answers and the added latency.
 func (e *Emulator) SetFaults(errorRate float64, latency time.Duration) {

@@ -317,6 +317,30 @@ func (s *Server) adminRoutes() *http.ServeMux {
 		}
 		return http.StatusOK, l, s.SetRateLimit("", &l)
 	})
+	h("GET /admin/v1/auth-endpoint-limits", func(w http.ResponseWriter, r *http.Request) (int, any, error) {
+		return http.StatusOK, s.AuthEndpointLimits(), nil
+	})
+	h("PUT /admin/v1/auth-endpoint-limits", func(w http.ResponseWriter, r *http.Request) (int, any, error) {
+		// A plan name ("off", "free", "paid") or the limits themselves.
+		var raw json.RawMessage
+		if err := decode(r, &raw); err != nil {
+			return 0, nil, err
+		}
+		var (
+			plan string
+			l    AuthEndpointLimits
+		)
+		if json.Unmarshal(raw, &plan) == nil {
+			var ok bool
+			if l, ok = AuthLimitPlans[plan]; !ok {
+				return 0, nil, errors.New("unknown plan " + plan + ": off, free or paid")
+			}
+		} else if err := json.Unmarshal(raw, &l); err != nil {
+			return 0, nil, errors.New("invalid limits: " + err.Error())
+		}
+		s.SetAuthEndpointLimits(l)
+		return http.StatusOK, l, nil
+	})
 	h("PUT /admin/v1/faults", func(w http.ResponseWriter, r *http.Request) (int, any, error) {
 		var body struct {
 			ErrorRate     float64  `json:"error_rate"`

@@ -41,11 +41,14 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		dbError(w, http.StatusBadRequest, "BadRequestError", "invalid_request", "The request body could not be parsed")
 		return
 	}
+	email := strings.TrimSpace(p["email"])
+	if !s.withinEndpointLimit(w, r, epChangePassword, clientIP(r)+"|"+email) {
+		return
+	}
 	c, ok := s.dbConnection(w, domain, p)
 	if !ok {
 		return
 	}
-	email := strings.TrimSpace(p["email"])
 	if email == "" {
 		dbError(w, http.StatusBadRequest, "BadRequestError", "invalid_request", "Missing required parameter: email")
 		return
@@ -110,6 +113,9 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	p, err := readParams(r)
 	if err != nil {
 		dbError(w, http.StatusBadRequest, "BadRequestError", "invalid_request", "The request body could not be parsed")
+		return
+	}
+	if !s.withinEndpointLimit(w, r, epSignup, clientIP(r)) {
 		return
 	}
 	c, ok := s.dbConnection(w, domain, p)

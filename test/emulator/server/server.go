@@ -60,6 +60,9 @@ type Config struct {
 	RateLimit ratelimit.Limit
 	// Faults are injected into tenant requests (never into the admin API).
 	Faults Faults
+	// AuthEndpointLimits are the Authentication API's per-endpoint limits on
+	// top of RateLimit (per IP, per user, ...); the zero value is off.
+	AuthEndpointLimits AuthEndpointLimits
 	// ScriptTimeout limits one run of a custom database script
 	// (default scripts.DefaultTimeout).
 	ScriptTimeout time.Duration
@@ -112,6 +115,7 @@ type Server struct {
 	tenants     sync.Map // domain -> *tenantState
 	mu          sync.Mutex
 	defaultRL   ratelimit.Limit
+	authLimits  AuthEndpointLimits
 	faults      Faults
 	clockOffset atomic.Int64
 	loginFails  sync.Map // domain|connection|login -> *atomic.Int32
@@ -121,6 +125,7 @@ type Server struct {
 type tenantState struct {
 	mgmt, auth *ratelimit.Bucket
 	override   *ratelimit.Limit
+	endpoints  atomic.Pointer[endpointLimiters]
 
 	mu     sync.Mutex
 	counts map[string]int
@@ -141,7 +146,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, TenantsDir), 0o700); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, defaultRL: cfg.RateLimit, faults: cfg.Faults}
+	s := &Server{cfg: cfg, log: cfg.Logger, defaultRL: cfg.RateLimit, authLimits: cfg.AuthEndpointLimits, faults: cfg.Faults}
 	var err error
 	if s.ca, err = pki.LoadOrCreate(cfg.DataDir); err != nil {
 		return nil, err
@@ -243,6 +248,7 @@ func (s *Server) addTenantState(t store.Tenant) *tenantState {
 	l := s.limitFor(t.RateLimit)
 	now := time.Now()
 	st := &tenantState{mgmt: ratelimit.NewBucket(l, now), auth: ratelimit.NewBucket(l, now), override: t.RateLimit, counts: map[string]int{}}
+	st.endpoints.Store(newEndpointLimiters(s.AuthEndpointLimits()))
 	s.tenants.Store(t.Domain, st)
 	return st
 }
@@ -437,6 +443,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /userinfo", s.userinfo)
 	m.HandleFunc("POST /dbconnections/change_password", s.changePassword)
 	m.HandleFunc("POST /dbconnections/signup", s.signup)
+	m.HandleFunc("POST /co/authenticate", s.crossOriginAuthenticate)
 	m.HandleFunc("GET /u/reset-password", s.resetPage)
 	m.HandleFunc("POST /u/reset-password", s.resetSubmit)
 	m.HandleFunc("GET /lo/reset", s.confirmPasswordChange)
@@ -487,6 +494,9 @@ func (s *Server) routes() {
 }
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	if !s.withinEndpointLimit(w, r, epJWKS, "") {
+		return
+	}
 	writeJSON(w, http.StatusOK, s.signer.JWKS())
 }
 

@@ -76,6 +76,9 @@ func clientAuth(r *http.Request, p map[string]string) (string, string) {
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	domain := tenantOf(r)
+	if !s.withinEndpointLimit(w, r, epToken, "") {
+		return
+	}
 	p, err := readParams(r)
 	if err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "The request body could not be parsed")
@@ -282,6 +285,9 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil || c.String("iss") != issuer(domain) || !slices.Contains(c.Audiences(), "https://"+domain+"/userinfo") {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "Invalid token"})
+		return
+	}
+	if !s.withinEndpointLimit(w, r, epUserInfo, c.String("sub")) {
 		return
 	}
 	u, err := s.store.Q().User(domain, c.String("sub"))

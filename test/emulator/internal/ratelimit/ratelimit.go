@@ -76,3 +76,57 @@ func (b *Bucket) Take(now time.Time) Decision {
 	d.Reset = now.Add(time.Duration(missing / l.PerSecond * float64(time.Second)))
 	return d
 }
+
+// Keyed is one bucket per key (an IP address, a user id, an IP and an
+// email), all with the same limit, for limits the platform keeps per
+// caller. Idle buckets that have refilled are forgotten, so memory follows
+// the number of recent callers.
+type Keyed struct {
+	mu      sync.Mutex
+	limit   Limit
+	buckets map[string]*Bucket
+	takes   int
+}
+
+// NewKeyed returns a Keyed with no bucket yet.
+func NewKeyed(l Limit) *Keyed { return &Keyed{limit: l, buckets: map[string]*Bucket{}} }
+
+// sweepEvery is how many takes pass between two sweeps of full buckets.
+const sweepEvery = 1024
+
+// Take spends one token of key's bucket (a full one for a new key).
+func (k *Keyed) Take(key string, now time.Time) Decision {
+	k.mu.Lock()
+	if k.takes++; k.takes%sweepEvery == 0 {
+		for key, b := range k.buckets {
+			if b.full(now) {
+				delete(k.buckets, key)
+			}
+		}
+	}
+	b := k.buckets[key]
+	if b == nil {
+		b = NewBucket(k.limit, now)
+		k.buckets[key] = b
+	}
+	k.mu.Unlock()
+	return b.Take(now)
+}
+
+// Len is how many callers have a bucket (for tests).
+func (k *Keyed) Len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.buckets)
+}
+
+// full reports whether the bucket would be full at now: it then behaves
+// exactly like a new one.
+func (b *Bucket) full(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.limit.Off() {
+		return true
+	}
+	return b.tokens+now.Sub(b.last).Seconds()*b.limit.PerSecond >= float64(b.limit.Burst)
+}

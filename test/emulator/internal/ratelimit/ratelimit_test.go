@@ -40,3 +40,27 @@ func TestAZeroLimitRefusesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyedBucketsAreSeparateAndForgottenOnceFull(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	k := NewKeyed(Limit{Burst: 2, PerSecond: 1.0 / 60})
+	for i := 0; i < 2; i++ {
+		if !k.Take("10.0.0.1|a@example.com", t0).Allowed {
+			t.Fatalf("take %d refused", i)
+		}
+	}
+	if d := k.Take("10.0.0.1|a@example.com", t0); d.Allowed || d.RetryAfter != time.Minute {
+		t.Fatalf("third take: %+v, want refused for a minute", d)
+	}
+	if !k.Take("10.0.0.1|b@example.com", t0).Allowed || !k.Take("10.0.0.2|a@example.com", t0).Allowed {
+		t.Fatal("another key has its own bucket")
+	}
+	// After two minutes every bucket is full again; the next sweep drops them.
+	later := t0.Add(2 * time.Minute)
+	for i := 0; i < sweepEvery; i++ {
+		k.Take("late", later)
+	}
+	if n := k.Len(); n != 1 {
+		t.Fatalf("%d buckets kept, want only the one in use", n)
+	}
+}
