@@ -5,6 +5,8 @@ package reminder
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/smtp"
@@ -27,7 +29,8 @@ type SMTPRelay struct {
 	From string
 	// Username and Password authenticate, when Username is set.
 	Username, Password string
-	// Timeout bounds one delivery.
+	// Timeout bounds one whole delivery, from the dial to the end of the
+	// data (30 s when zero); an earlier deadline of the context wins.
 	Timeout time.Duration
 }
 
@@ -59,17 +62,78 @@ func (r *SMTPRelay) Send(ctx context.Context, to []string, subject, body string)
 		body,
 	}, "\r\n")
 
-	done := make(chan error, 1)
-	go func() { done <- smtp.SendMail(r.Address, auth, r.From, to, []byte(msg)) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("sending a reminder through %s: %w", r.Address, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(timeout):
-		return fmt.Errorf("sending a reminder through %s: timed out after %s", r.Address, timeout)
+	// The whole delivery (dial, TLS, every command, the data) is bounded by
+	// one deadline on the connection, and the connection is closed when ctx
+	// ends first: a relay that hangs mid-conversation costs nothing after
+	// the deadline, and no goroutine outlives the call.
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if err := r.deliver(ctx, deadline, host, auth, to, []byte(msg)); err != nil {
+		var netErr net.Error
+		if ctx.Err() != nil || (errors.As(err, &netErr) && netErr.Timeout()) {
+			return fmt.Errorf("sending a reminder through %s: timed out (deadline %s): %w", r.Address, timeout, err)
+		}
+		return fmt.Errorf("sending a reminder through %s: %w", r.Address, err)
+	}
+	return nil
+}
+
+// deliver is smtp.SendMail over a connection that honours ctx and deadline.
+func (r *SMTPRelay) deliver(ctx context.Context, deadline time.Time, host string, auth smtp.Auth, to []string, msg []byte) error {
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", r.Address)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(deadline); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("localhost"); err != nil {
+		return err
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(&tls.Config{ServerName: host}); err != nil {
+			return err
+		}
+	}
+	if auth != nil {
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return fmt.Errorf("the relay does not support authentication")
+		}
+		if err := c.Auth(auth); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(r.From); err != nil {
+		return err
+	}
+	for _, addr := range to {
+		if err := c.Rcpt(addr); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
 }
