@@ -211,6 +211,9 @@ func TestSettingsPatchAcceptsAndReturnsEveryDocumentedField(t *testing.T) {
 		g.Expect(got).To(HaveKeyWithValue(k, want), k)
 	}
 	g.Expect(got).To(HaveKey("sandbox_versions_available"), "GET answers read-only settings too")
+	g.Expect(a.do("GET", "/api/v2/tenants/settings?fields=friendly_name,session_cookie&include_fields=true", nil).JSON()).To(Equal(map[string]any{
+		"friendly_name": "My Company", "session_cookie": map[string]any{"mode": "non-persistent"}}))
+	g.Expect(a.do("GET", "/api/v2/tenants/settings?fields=flags&include_fields=false", nil).JSON()).NotTo(HaveKey("flags"))
 }
 
 // roundTrip is v as a JSON client reads it back (numbers as float64).

@@ -220,7 +220,7 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, t.Settings)
+	writeJSON(w, http.StatusOK, project(r, t.Settings))
 }
 
 func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request) {
