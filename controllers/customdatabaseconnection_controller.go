@@ -31,7 +31,7 @@ import (
 	"github.com/tenantops/identity-operator/internal/reconcile"
 )
 
-// CustomDatabaseConnection condition types, reasons and event reasons.
+// CustomDatabaseConnection condition types (the reasons are in api/v1alpha1).
 const (
 	// ConditionScriptsValid is False while the platform refuses one of the
 	// scripts (a syntax error), and names it.
@@ -39,14 +39,6 @@ const (
 	// ConditionMigrationCompleted is True once login and getUser no longer
 	// reach the legacy store.
 	ConditionMigrationCompleted = "MigrationCompleted"
-
-	ReasonScriptInvalid               = "ScriptInvalid"
-	ReasonScriptsAccepted             = "ScriptsAccepted"
-	ReasonScriptSourceNotFound        = "ScriptSourceNotFound"
-	ReasonConfigurationSecretNotFound = "ConfigurationSecretNotFound"
-	ReasonLegacyStoreDisconnected     = "LegacyStoreDisconnected"
-	EventReasonMigrationCompleted     = "MigrationCompleted"
-	EventReasonAdopted                = "Adopted"
 
 	indexScriptConfigMap     = "spec.scripts.configMapKeyRef.name"
 	indexConfigurationSecret = "spec.configurationSecretRef.name"
@@ -247,7 +239,7 @@ func (r *CustomDatabaseConnectionReconciler) observe(ctx context.Context, api id
 // id, and deletionPolicy Delete applies to it.
 func (r *CustomDatabaseConnectionReconciler) adopt(conn *identityv1alpha1.CustomDatabaseConnection, current *identity.Connection) {
 	conn.Status.ConnectionID = current.ID
-	r.Recorder.Eventf(conn, corev1.EventTypeNormal, EventReasonAdopted, "adopted the existing connection %s (%s)", current.Name, current.ID)
+	r.Recorder.Eventf(conn, corev1.EventTypeNormal, identityv1alpha1.EventReasonAdopted, "adopted the existing connection %s (%s)", current.Name, current.ID)
 }
 
 // scriptErrorRE finds the script a platform refusal names, as in
@@ -270,11 +262,11 @@ func connectionError(tenant *identityv1alpha1.Tenant, conn *identityv1alpha1.Cus
 			}
 			msg := fmt.Sprintf("the platform refused %s (%s): %s: fix the script", field, source, apiErr.Message)
 			meta.SetStatusCondition(&conn.Status.Conditions, metav1.Condition{Type: ConditionScriptsValid, Status: metav1.ConditionFalse,
-				Reason: ReasonScriptInvalid, Message: msg, ObservedGeneration: conn.Generation})
-			return reconcile.Stalling(ReasonScriptInvalid, "%s", msg)
+				Reason: identityv1alpha1.ReasonScriptInvalid, Message: msg, ObservedGeneration: conn.Generation})
+			return reconcile.Stalling(identityv1alpha1.ReasonScriptInvalid, "%s", msg)
 		}
 		if strings.Contains(apiErr.Message, "contains users") {
-			return reconcile.Stalling(ReasonPlatformRefused,
+			return reconcile.Stalling(identityv1alpha1.ReasonPlatformRefused,
 				"%s: the platform refused: %s: connection %s already holds users of its own, so it cannot become a custom database; choose another spec.connectionName",
 				what, apiErr.Message, conn.Spec.ConnectionName)
 		}
@@ -322,7 +314,7 @@ func (r *CustomDatabaseConnectionReconciler) desiredConnection(ctx context.Conte
 		secret := &corev1.Secret{}
 		if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: conn.Namespace, Name: ref.Name}, secret); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, reconcile.Stalling(ReasonConfigurationSecretNotFound,
+				return nil, reconcile.Stalling(identityv1alpha1.ReasonConfigurationSecretNotFound,
 					"Secret %q (spec.configurationSecretRef) not found in namespace %q: create it with the values the scripts read from configuration",
 					ref.Name, conn.Namespace)
 			}
@@ -395,7 +387,7 @@ func (r *CustomDatabaseConnectionReconciler) scripts(ctx context.Context, conn *
 			cm = &corev1.ConfigMap{}
 			if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: conn.Namespace, Name: ref.Name}, cm); err != nil {
 				if apierrors.IsNotFound(err) {
-					return nil, reconcile.Stalling(ReasonScriptSourceNotFound,
+					return nil, reconcile.Stalling(identityv1alpha1.ReasonScriptSourceNotFound,
 						"ConfigMap %q (spec.scripts.%s.configMapKeyRef) not found in namespace %q", ref.Name, s.field, conn.Namespace)
 				}
 				return nil, err
@@ -404,7 +396,7 @@ func (r *CustomDatabaseConnectionReconciler) scripts(ctx context.Context, conn *
 		}
 		src := cm.Data[ref.Key]
 		if strings.TrimSpace(src) == "" {
-			return nil, reconcile.Stalling(ReasonScriptSourceNotFound,
+			return nil, reconcile.Stalling(identityv1alpha1.ReasonScriptSourceNotFound,
 				"ConfigMap %q has no key %q (or it is empty): spec.scripts.%s needs the script's source there", ref.Name, ref.Key, s.field)
 		}
 		out[s.key], sources[s.key] = src, fmt.Sprintf("ConfigMap %s, key %s", ref.Name, ref.Key)

@@ -334,7 +334,7 @@ func TestCustomDatabaseConnectionCompletingTheMigrationStopsCallsToTheLegacyStor
 	f.g.Expect(f.login(domain, creds, "legacy-users", ann.Email, ann.Password)).To(Equal(http.StatusOK))
 
 	f.apply(legacyConnection(legacy, "service-pw-1", "  completeMigration: true\n"))
-	msg := f.condition(conn, controllers.ConditionMigrationCompleted, metav1.ConditionTrue, controllers.ReasonLegacyStoreDisconnected)
+	msg := f.condition(conn, controllers.ConditionMigrationCompleted, metav1.ConditionTrue, identityv1alpha1.ReasonLegacyStoreDisconnected)
 	f.g.Expect(msg).To(ContainSubstring("legacy store is no longer called"))
 	f.ready(conn)
 	f.g.Expect(conn.Status.Phase).To(Equal(identityv1alpha1.ConnectionCompleted))
@@ -536,9 +536,9 @@ func TestCustomDatabaseConnectionPlatformRefusalWithUsersIsAStalledCondition(t *
 
 	f.apply(legacyConnection(legacy, "service-pw-1", ""))
 	conn := legacyUsersObject()
-	msg := f.condition(conn, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonPlatformRefused)
+	msg := f.condition(conn, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, identityv1alpha1.ReasonPlatformRefused)
 	f.g.Expect(msg).To(And(ContainSubstring("This database contains users"), ContainSubstring("choose another spec.connectionName")))
-	f.condition(conn, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonPlatformRefused)
+	f.condition(conn, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonPlatformRefused)
 	options, _ := f.remoteConnection(domain)
 	f.g.Expect(options).NotTo(HaveKey("enabledDatabaseCustomization"))
 }
@@ -554,29 +554,29 @@ func TestCustomDatabaseConnectionScriptProblemsAreConditionsNamingTheScript(t *t
 	// A stalled object is retried only after an hour in these tests, so
 	// each step below is the watch of a ConfigMap or Secret at work.
 	f.apply(legacyConnectionSpec(""))
-	msg := f.condition(conn, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonScriptSourceNotFound)
+	msg := f.condition(conn, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonScriptSourceNotFound)
 	f.g.Expect(msg).To(And(ContainSubstring(`ConfigMap "legacy-scripts"`), ContainSubstring("spec.scripts.login")))
 
 	// The scripts arrive, get_user with a syntax error; the Secret is missing.
 	f.apply(legacyScripts(strings.Replace(legacyGetUserScript, "function (err, response, body) {", "function (err, response, body {", 1)))
-	msg = f.condition(conn, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonConfigurationSecretNotFound)
+	msg = f.condition(conn, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, identityv1alpha1.ReasonConfigurationSecretNotFound)
 	f.g.Expect(msg).To(ContainSubstring(`Secret "legacy-service" (spec.configurationSecretRef) not found`))
 	f.g.Expect(f.emu.Requests(domain).Count("POST", "/api/v2/connections")).To(BeZero())
 
 	// With the Secret, the platform refuses get_user, and the condition
 	// names the script and the file it came from.
 	f.apply(legacyConfiguration(legacy, "service-pw-1"))
-	msg = f.condition(conn, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonScriptInvalid)
+	msg = f.condition(conn, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, identityv1alpha1.ReasonScriptInvalid)
 	f.g.Expect(msg).To(And(ContainSubstring("spec.scripts.getUser"), ContainSubstring("ConfigMap legacy-scripts, key get-user.js"),
 		ContainSubstring("Error in options.customScripts.get_user script")))
-	f.condition(conn, controllers.ConditionScriptsValid, metav1.ConditionFalse, controllers.ReasonScriptInvalid)
+	f.condition(conn, controllers.ConditionScriptsValid, metav1.ConditionFalse, identityv1alpha1.ReasonScriptInvalid)
 	_, exists := f.emu.Connection(domain, "legacy-users")
 	f.g.Expect(exists).To(BeFalse())
 
 	// Fixing the file is enough: the ConfigMap is watched.
 	f.apply(legacyScripts(legacyGetUserScript))
 	f.ready(conn)
-	f.condition(conn, controllers.ConditionScriptsValid, metav1.ConditionTrue, controllers.ReasonScriptsAccepted)
+	f.condition(conn, controllers.ConditionScriptsValid, metav1.ConditionTrue, identityv1alpha1.ReasonScriptsAccepted)
 	f.g.Expect(f.login(domain, creds, "legacy-users", ann.Email, ann.Password)).To(Equal(http.StatusOK))
 }
 

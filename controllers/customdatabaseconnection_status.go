@@ -28,7 +28,7 @@ func setScriptsValid(conn *identityv1alpha1.CustomDatabaseConnection, desired *d
 		}
 	}
 	meta.SetStatusCondition(&conn.Status.Conditions, metav1.Condition{Type: ConditionScriptsValid, Status: metav1.ConditionTrue,
-		Reason: ReasonScriptsAccepted, Message: "the platform accepted the scripts " + strings.Join(fields, ", "), ObservedGeneration: conn.Generation})
+		Reason: identityv1alpha1.ReasonScriptsAccepted, Message: "the platform accepted the scripts " + strings.Join(fields, ", "), ObservedGeneration: conn.Generation})
 }
 
 // connectionPhase is where the migration stands once the spec is applied.
@@ -53,10 +53,10 @@ func (r *CustomDatabaseConnectionReconciler) recordCompletion(conn *identityv1al
 	msg := fmt.Sprintf("login and getUser of %s find nobody: users already migrated log in as before, and the legacy store is no longer called",
 		conn.Spec.ConnectionName)
 	if !meta.IsStatusConditionTrue(conn.Status.Conditions, ConditionMigrationCompleted) {
-		r.Recorder.Event(conn, corev1.EventTypeNormal, EventReasonMigrationCompleted, msg)
+		r.Recorder.Event(conn, corev1.EventTypeNormal, identityv1alpha1.EventReasonMigrationCompleted, msg)
 	}
 	meta.SetStatusCondition(&conn.Status.Conditions, metav1.Condition{Type: ConditionMigrationCompleted, Status: metav1.ConditionTrue,
-		Reason: ReasonLegacyStoreDisconnected, Message: msg, ObservedGeneration: conn.Generation})
+		Reason: identityv1alpha1.ReasonLegacyStoreDisconnected, Message: msg, ObservedGeneration: conn.Generation})
 }
 
 // userCountInterval is the spec's counting cadence.

@@ -23,12 +23,9 @@ import (
 	"github.com/tenantops/identity-operator/internal/reconcile"
 )
 
-// EmailProvider condition reasons.
 const (
-	ReasonDuplicateEmailProvider = "DuplicateEmailProvider"
-	ReasonProviderSynced         = "Synced"
-	indexProviderSecret          = "spec.credentialsSecretRef.name"
-	tenantRetry                  = time.Minute
+	indexProviderSecret = "spec.credentialsSecretRef.name"
+	tenantRetry         = time.Minute
 )
 
 // EmailProviderReconciler keeps a tenant's email provider as declared. The
@@ -52,7 +49,7 @@ type EmailProviderReconciler struct {
 func (r *EmailProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.EmailProvider{}, reconcile.Steps[*identityv1alpha1.EmailProvider]{
 		Apply: func(ctx context.Context, p *identityv1alpha1.EmailProvider) (reconcile.Success, error) {
-			return reconcile.Success{Reason: ReasonProviderSynced, RequeueAfter: r.ResyncInterval,
+			return reconcile.Success{Reason: identityv1alpha1.ReasonProviderSynced, RequeueAfter: r.ResyncInterval,
 				Message: fmt.Sprintf("%s sends email through %s", p.Spec.TenantRef.Name, p.Spec.Provider)}, r.reconcileProvider(ctx, p)
 		},
 		Delete: r.reconcileDelete,
@@ -180,7 +177,7 @@ func (r *EmailProviderReconciler) credentials(ctx context.Context, p *identityv1
 	secret := &corev1.Secret{}
 	if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return c, reconcile.Stalling(ReasonCredentialsSecretNotFound,
+			return c, reconcile.Stalling(identityv1alpha1.ReasonCredentialsSecretNotFound,
 				"Secret %q (spec.credentialsSecretRef) not found in namespace %q: provider %s needs the keys %v", name, p.Namespace, p.Spec.Provider, required)
 		}
 		return c, err
@@ -193,7 +190,7 @@ func (r *EmailProviderReconciler) credentials(ctx context.Context, p *identityv1
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return c, reconcile.Stalling(ReasonCredentialsSecretInvalid,
+		return c, reconcile.Stalling(identityv1alpha1.ReasonCredentialsSecretInvalid,
 			"Secret %q lacks the keys %v that provider %s needs", name, missing, p.Spec.Provider)
 	}
 	get := func(key string) string { return string(secret.Data[key]) }
@@ -219,7 +216,7 @@ func providerSettings(p *identityv1alpha1.EmailProvider) (map[string]json.RawMes
 	}
 	var out map[string]json.RawMessage
 	if err := json.Unmarshal(p.Spec.Settings.Raw, &out); err != nil {
-		return nil, reconcile.Stalling("InvalidSettings", "spec.settings must be a JSON object: %v", err)
+		return nil, reconcile.Stalling(identityv1alpha1.ReasonInvalidSettings, "spec.settings must be a JSON object: %v", err)
 	}
 	return out, nil
 }
@@ -243,7 +240,7 @@ func (r *EmailProviderReconciler) checkOnlyProvider(ctx context.Context, p *iden
 		older := other.CreationTimestamp.Before(&p.CreationTimestamp) ||
 			(other.CreationTimestamp.Equal(&p.CreationTimestamp) && other.Name < p.Name)
 		if (otherIncumbent && !incumbent) || (otherIncumbent == incumbent && older) {
-			return reconcile.Stalling(ReasonDuplicateEmailProvider,
+			return reconcile.Stalling(identityv1alpha1.ReasonDuplicateEmailProvider,
 				"EmailProvider %q already manages the email provider of Tenant %q, and a tenant has one: delete one of the two",
 				other.Name, p.Spec.TenantRef.Name)
 		}

@@ -86,7 +86,7 @@ spec:
   credentialsSecretRef: {name: ses-keys}
 `)
 	provider := &identityv1alpha1.EmailProvider{ObjectMeta: metav1.ObjectMeta{Name: "acme-ses"}}
-	msg := f.condition(provider, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonCredentialsSecretInvalid)
+	msg := f.condition(provider, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonCredentialsSecretInvalid)
 	f.g.Expect(msg).To(ContainSubstring("secretAccessKey"))
 	f.g.Expect(msg).NotTo(ContainSubstring("AKIAEXAMPLE"))
 	f.g.Expect(f.emu.Requests(domain).Count("POST", "/api/v2/emails/provider")).To(BeZero())
@@ -178,7 +178,7 @@ spec:
   defaultFromAddress: other@acme.example
 `)
 	msg := f.condition(&identityv1alpha1.EmailProvider{ObjectMeta: metav1.ObjectMeta{Name: "acme-custom"}},
-		identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonDuplicateEmailProvider)
+		identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonDuplicateEmailProvider)
 	f.g.Expect(msg).To(ContainSubstring(`"acme-mail" already manages`))
 }
 

@@ -229,7 +229,7 @@ func getTenant(ctx context.Context, c client.Client, namespace, name string, ret
 	tenant := &identityv1alpha1.Tenant{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, tenant); err != nil {
 		if client.IgnoreNotFound(err) == nil {
-			return nil, reconcile.Waiting(ReasonTenantNotFound, retry,
+			return nil, reconcile.Waiting(identityv1alpha1.ReasonTenantNotFound, retry,
 				"Tenant %q (spec.tenantRef) not found in namespace %q: create it, or fix the reference", name, namespace)
 		}
 		return nil, err

@@ -15,21 +15,6 @@ import (
 	"github.com/tenantops/identity-operator/internal/reconcile"
 )
 
-// Condition reasons shared by every reconciler that calls a tenant.
-const (
-	ReasonCredentialsSecretNotFound = "CredentialsSecretNotFound"
-	ReasonCredentialsSecretInvalid  = "CredentialsSecretInvalid"
-	ReasonCredentialsRejected       = "CredentialsRejected"
-	ReasonInsufficientScope         = "InsufficientScope"
-	ReasonCABundleNotFound          = "CABundleNotFound"
-	ReasonCABundleInvalid           = "CABundleInvalid"
-	ReasonTenantUnreachable         = "TenantUnreachable"
-	ReasonRateLimited               = "RateLimited"
-	ReasonPlatformRefused           = "PlatformRefused"
-	ReasonFlagRefused               = "FlagRefused"
-	ReasonTenantNotFound            = "TenantNotFound"
-)
-
 // Keys of a Tenant's credentials Secret.
 const (
 	SecretKeyClientID     = "client_id"
@@ -59,7 +44,7 @@ func (a *TenantAccess) ClientFor(ctx context.Context, tenant *identityv1alpha1.T
 	}
 	c, err := a.Pool.Get(cfg)
 	if err != nil {
-		return nil, reconcile.Stalling(ReasonCABundleInvalid, "cannot set up the connection to %s: %v", tenant.Spec.Domain, err)
+		return nil, reconcile.Stalling(identityv1alpha1.ReasonCABundleInvalid, "cannot set up the connection to %s: %v", tenant.Spec.Domain, err)
 	}
 	if a.Wrap != nil {
 		return a.Wrap(c), nil
@@ -67,11 +52,12 @@ func (a *TenantAccess) ClientFor(ctx context.Context, tenant *identityv1alpha1.T
 	return c, nil
 }
 
-// Forget drops the tenant's client, once the Tenant is gone.
-func (a *TenantAccess) Forget(ctx context.Context, tenant *identityv1alpha1.Tenant) {
-	if cfg, err := a.config(ctx, tenant); err == nil {
-		a.Pool.Forget(cfg)
-	}
+// Forget drops the tenant's client, once the Tenant is gone. The pool holds
+// clients by endpoint (domain and dial address), so this needs neither the
+// credentials Secret nor the CA bundle: both may be gone already (a
+// namespace being deleted).
+func (a *TenantAccess) Forget(tenant *identityv1alpha1.Tenant) {
+	a.Pool.Forget(identity.Config{Domain: tenant.Spec.Domain, DialAddress: tenant.Spec.DialAddress})
 }
 
 func (a *TenantAccess) config(ctx context.Context, tenant *identityv1alpha1.Tenant) (identity.Config, error) {
@@ -81,7 +67,7 @@ func (a *TenantAccess) config(ctx context.Context, tenant *identityv1alpha1.Tena
 	secret := &corev1.Secret{}
 	if err := a.Reader.Get(ctx, types.NamespacedName{Namespace: tenant.Namespace, Name: name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return cfg, reconcile.Stalling(ReasonCredentialsSecretNotFound,
+			return cfg, reconcile.Stalling(identityv1alpha1.ReasonCredentialsSecretNotFound,
 				"Secret %q not found in namespace %q: create it with the keys %s and %s of an application authorized for the Management API",
 				name, tenant.Namespace, SecretKeyClientID, SecretKeyClientSecret)
 		}
@@ -89,7 +75,7 @@ func (a *TenantAccess) config(ctx context.Context, tenant *identityv1alpha1.Tena
 	}
 	for _, key := range []string{SecretKeyClientID, SecretKeyClientSecret} {
 		if len(secret.Data[key]) == 0 {
-			return cfg, reconcile.Stalling(ReasonCredentialsSecretInvalid,
+			return cfg, reconcile.Stalling(identityv1alpha1.ReasonCredentialsSecretInvalid,
 				"Secret %q has no key %q (or it is empty): it needs %s and %s", name, key, SecretKeyClientID, SecretKeyClientSecret)
 		}
 	}
@@ -100,7 +86,7 @@ func (a *TenantAccess) config(ctx context.Context, tenant *identityv1alpha1.Tena
 		cm := &corev1.ConfigMap{}
 		if err := a.Reader.Get(ctx, types.NamespacedName{Namespace: tenant.Namespace, Name: ref.Name}, cm); err != nil {
 			if apierrors.IsNotFound(err) {
-				return cfg, reconcile.Stalling(ReasonCABundleNotFound,
+				return cfg, reconcile.Stalling(identityv1alpha1.ReasonCABundleNotFound,
 					"ConfigMap %q (spec.caBundleRef) not found in namespace %q: create it with the PEM CA certificates under key %q",
 					ref.Name, tenant.Namespace, ref.Key)
 			}
@@ -108,7 +94,7 @@ func (a *TenantAccess) config(ctx context.Context, tenant *identityv1alpha1.Tena
 		}
 		pem := cm.Data[ref.Key]
 		if pem == "" {
-			return cfg, reconcile.Stalling(ReasonCABundleInvalid, "ConfigMap %q has no key %q with PEM CA certificates", ref.Name, ref.Key)
+			return cfg, reconcile.Stalling(identityv1alpha1.ReasonCABundleInvalid, "ConfigMap %q has no key %q with PEM CA certificates", ref.Name, ref.Key)
 		}
 		cfg.CABundle = []byte(pem)
 	}
@@ -123,25 +109,35 @@ func classify(tenant *identityv1alpha1.Tenant, what string, err error) error {
 	var apiErr *identity.APIError
 	switch {
 	case errors.As(err, &forbidden):
-		return reconcile.Stalling(ReasonFlagRefused,
+		return reconcile.Stalling(identityv1alpha1.ReasonFlagRefused,
 			"the platform refuses to set flag %q on %s: remove it from spec.flags (or from the migration that sets it)", forbidden.Flag, tenant.Spec.Domain)
 	case errors.Is(err, identity.ErrUnauthorized):
-		return reconcile.Stalling(ReasonCredentialsRejected,
+		return reconcile.Stalling(identityv1alpha1.ReasonCredentialsRejected,
 			"%s refused the credentials in Secret %q: check %s and %s, and that the application is authorized for the Management API",
 			tenant.Spec.Domain, tenant.Spec.CredentialsSecretRef.Name, SecretKeyClientID, SecretKeyClientSecret)
 	case errors.Is(err, identity.ErrInsufficientScope):
-		return reconcile.Stalling(ReasonInsufficientScope, "%s: %v: grant the application the scope the platform names", what, err)
+		return reconcile.Stalling(identityv1alpha1.ReasonInsufficientScope, "%s: %v: grant the application the scope the platform names", what, err)
 	case errors.Is(err, identity.ErrRateLimited):
 		wait := rateLimitRetry
 		if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
 			wait = apiErr.RetryAfter
 		}
-		return reconcile.Waiting(ReasonRateLimited, wait, "%s: %s is rate limited; trying again in %s", what, tenant.Spec.Domain, wait)
+		return reconcile.Waiting(identityv1alpha1.ReasonRateLimited, wait, "%s: %s is rate limited; trying again in %s", what, tenant.Spec.Domain, wait)
 	case errors.Is(err, identity.ErrInvalid):
-		return reconcile.Stalling(ReasonPlatformRefused, "%s: %v", what, err)
+		return reconcile.Stalling(identityv1alpha1.ReasonPlatformRefused, "%s: %v", what, err)
 	case errors.Is(err, identity.ErrTenantDown):
 		return tenantDown(tenant, what, err)
+	case errors.Is(err, identity.ErrNotFound):
+		// Gone between the read and the write, or a path the tenant does
+		// not serve: said as such, and retried.
+		return reconcile.Transient(identityv1alpha1.ReasonRemoteNotFound, fmt.Errorf("%s: %w", what, err))
+	case errors.Is(err, identity.ErrConflict):
+		return reconcile.Transient(identityv1alpha1.ReasonRemoteConflict, fmt.Errorf("%s: %w", what, err))
+	case errors.Is(err, identity.ErrUnavailable):
+		return reconcile.Transient(identityv1alpha1.ReasonTenantUnreachable, fmt.Errorf("%s: %w", what, err))
 	default:
-		return reconcile.Transient(ReasonTenantUnreachable, fmt.Errorf("%s: %w", what, err))
+		// Not an answer of the platform (a cancelled pass, say): retried,
+		// with the summary's own reason.
+		return fmt.Errorf("%s: %w", what, err)
 	}
 }

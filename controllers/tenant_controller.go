@@ -325,10 +325,10 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 		// The platform refused exactly this; asking again before the
 		// stalled retry is due would only be refused again.
 		msg := "the platform refused the declared flags: remove the refused flag from spec.flags"
-		if c := meta.FindStatusCondition(tenant.Status.Conditions, identityv1alpha1.ConditionStalled); c != nil && c.Reason == ReasonFlagRefused {
+		if c := meta.FindStatusCondition(tenant.Status.Conditions, identityv1alpha1.ConditionStalled); c != nil && c.Reason == identityv1alpha1.ReasonFlagRefused {
 			msg = c.Message
 		}
-		return reconcile.Stalling(ReasonFlagRefused, "%s", msg)
+		return reconcile.Stalling(identityv1alpha1.ReasonFlagRefused, "%s", msg)
 	}
 
 	observed, sent, err := r.transitionOutcome(ctx, tenant, desired)
@@ -389,7 +389,7 @@ func (r *TenantReconciler) transitionOutcome(ctx context.Context, tenant *identi
 func (r *TenantReconciler) settingsRefused(tenant *identityv1alpha1.Tenant, desired string, err error) error {
 	err = classify(tenant, "updating the tenant settings", err)
 	var stalling *reconcile.StallingError
-	if errors.As(err, &stalling) && stalling.Reason == ReasonFlagRefused {
+	if errors.As(err, &stalling) && stalling.Reason == identityv1alpha1.ReasonFlagRefused {
 		tenant.Status.RefusedHash, tenant.Status.RefusedTime = desired, &metav1.Time{Time: r.Clock.Now()}
 	}
 	return err
@@ -664,7 +664,7 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *identity
 			return err
 		}
 	}
-	r.Access.Forget(ctx, tenant)
+	r.Access.Forget(tenant)
 	if r.Transitions != nil {
 		r.Transitions.forget(client.ObjectKeyFromObject(tenant))
 	}

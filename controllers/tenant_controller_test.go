@@ -71,9 +71,9 @@ spec:
 `)
 	tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "creds"}}
 
-	msg := f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonCredentialsSecretNotFound)
+	msg := f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonCredentialsSecretNotFound)
 	f.g.Expect(msg).To(ContainSubstring(`Secret "creds-credentials" not found`))
-	f.condition(tenant, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonCredentialsSecretNotFound)
+	f.condition(tenant, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, identityv1alpha1.ReasonCredentialsSecretNotFound)
 
 	f.apply(`
 apiVersion: v1
@@ -81,7 +81,7 @@ kind: Secret
 metadata: {name: creds-credentials}
 stringData: {client_id: ` + creds.ClientID + `}
 `)
-	msg = f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonCredentialsSecretInvalid)
+	msg = f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonCredentialsSecretInvalid)
 	f.g.Expect(msg).To(ContainSubstring(`no key "client_secret"`))
 
 	f.apply(`
@@ -90,7 +90,7 @@ kind: Secret
 metadata: {name: creds-credentials}
 stringData: {client_id: ` + creds.ClientID + `, client_secret: not-the-secret}
 `)
-	msg = f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonCredentialsRejected)
+	msg = f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonCredentialsRejected)
 	f.g.Expect(msg).To(ContainSubstring("refused the credentials"))
 	f.g.Expect(msg).NotTo(ContainSubstring("not-the-secret"), "a secret value reached status")
 
@@ -118,7 +118,7 @@ flags:
   enable_sso: true
 `))
 	tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "refused"}}
-	msg := f.condition(tenant, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, controllers.ReasonFlagRefused)
+	msg := f.condition(tenant, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, identityv1alpha1.ReasonFlagRefused)
 	f.g.Expect(msg).To(ContainSubstring(`"allow_legacy_tokeninfo_endpoint"`))
 	f.g.Expect(msg).To(ContainSubstring("remove it from spec.flags"))
 

@@ -27,10 +27,6 @@ import (
 // tenant back, the Tenant, EmailProviders and CustomDatabaseConnections of
 // its domain are reconciled at once, not at their next retry.
 
-// ReasonTenantUnavailable is the Ready reason of an object whose tenant is
-// taken for down.
-const ReasonTenantUnavailable = "TenantUnavailable"
-
 // indexTenantDomain indexes Tenants by spec.domain: a recovery is told by
 // domain.
 const indexTenantDomain = "spec.domain"
@@ -53,13 +49,13 @@ func indexTenantsByDomain(ctx context.Context, indexer client.FieldIndexer) erro
 func tenantDown(tenant *identityv1alpha1.Tenant, what string, err error) error {
 	var down *identity.TenantDownError
 	if !errors.As(err, &down) {
-		return reconcile.Transient(ReasonTenantUnreachable, fmt.Errorf("%s: %w", what, err))
+		return reconcile.Transient(identityv1alpha1.ReasonTenantUnreachable, fmt.Errorf("%s: %w", what, err))
 	}
 	last := ""
 	if cause := errors.Unwrap(down); cause != nil {
 		last = " (the last failure: " + strings.TrimPrefix(cause.Error(), "identity: ") + ")"
 	}
-	return reconcile.Waiting(ReasonTenantUnavailable, max(down.RetryAfter, minProbeWait),
+	return reconcile.Waiting(identityv1alpha1.ReasonTenantUnavailable, max(down.RetryAfter, minProbeWait),
 		"%s: %s has not answered since %s%s; calls to it wait for the next probe, at %s",
 		what, tenant.Spec.Domain, down.Since.UTC().Format(time.RFC3339), last, down.NextProbe.UTC().Format(time.RFC3339))
 }

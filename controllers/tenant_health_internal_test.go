@@ -40,7 +40,7 @@ func TestTenantDownWaitsForTheNextProbe(t *testing.T) {
 			err := classify(tenant, "reading the email provider", fmt.Errorf("wrapped: %w", down))
 			var waiting *reconcile.WaitingError
 			g.Expect(errors.As(err, &waiting)).To(BeTrue(), "%v is not a wait", err)
-			g.Expect(waiting.Reason).To(Equal(ReasonTenantUnavailable))
+			g.Expect(waiting.Reason).To(Equal(identityv1alpha1.ReasonTenantUnavailable))
 			g.Expect(waiting.RequeueAfter).To(Equal(c.wantAfter))
 			g.Expect(waiting.Message).To(Equal("reading the email provider: acme.example.com has not answered since 2026-03-01T12:00:00Z; " +
 				"calls to it wait for the next probe, at 2026-03-01T12:01:00Z"))

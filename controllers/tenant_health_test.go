@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
-	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/test/emulator/emulatortest"
 	"github.com/tenantops/identity-operator/test/emulator/server"
 )
@@ -105,11 +104,11 @@ spec:
 	f.emu.SetTenantDown(domain, true)
 	outage := time.Now()
 	for _, obj := range objects {
-		msg := f.condition(obj, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonTenantUnavailable)
+		msg := f.condition(obj, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonTenantUnavailable)
 		f.g.Expect(msg).To(And(ContainSubstring(domain+" has not answered since"), ContainSubstring("503 Service Unavailable"),
 			ContainSubstring("next probe, at")), obj.GetName())
 		f.g.Expect(meta.FindStatusCondition(conditionsOf(obj), identityv1alpha1.ConditionReconciling)).To(
-			HaveField("Reason", controllers.ReasonTenantUnavailable), obj.GetName())
+			HaveField("Reason", identityv1alpha1.ReasonTenantUnavailable), obj.GetName())
 		f.g.Expect(meta.FindStatusCondition(conditionsOf(obj), identityv1alpha1.ConditionStalled)).To(BeNil(), obj.GetName())
 	}
 	// Ten seconds down: the 3 requests that opened the breaker and the

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
-	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/test/emulator/server"
 	"github.com/tenantops/identity-operator/test/workload"
 )
@@ -132,7 +131,7 @@ func TestFaultsConvergeWithoutDuplicatesOrLostChanges(t *testing.T) {
 			g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)).To(Succeed())
 			ready := meta.FindStatusCondition(obj.GetConditions(), identityv1alpha1.ConditionReady)
 			g.Expect(ready).NotTo(BeNil())
-			g.Expect(ready.Reason).To(Equal(controllers.ReasonTenantUnavailable), "%s: %s", obj.GetName(), ready.Message)
+			g.Expect(ready.Reason).To(Equal(identityv1alpha1.ReasonTenantUnavailable), "%s: %s", obj.GetName(), ready.Message)
 			g.Expect(ready.Message).To(ContainSubstring("has not answered since"))
 			g.Expect(meta.FindStatusCondition(obj.GetConditions(), identityv1alpha1.ConditionStalled)).To(BeNil())
 		}

@@ -1,0 +1,66 @@
+package v1alpha1
+
+// Condition and event reasons, declared once per kind here so that the
+// controllers, the tests and anyone reading status (kubectl wait, alerts)
+// share one spelling. The summary conditions (Ready, Reconciling, Stalled)
+// carry them.
+
+// Reasons of every kind that calls a tenant through a Tenant's credentials.
+const (
+	ReasonCredentialsSecretNotFound = "CredentialsSecretNotFound"
+	ReasonCredentialsSecretInvalid  = "CredentialsSecretInvalid"
+	ReasonCredentialsRejected       = "CredentialsRejected"
+	ReasonInsufficientScope         = "InsufficientScope"
+	ReasonCABundleNotFound          = "CABundleNotFound"
+	ReasonCABundleInvalid           = "CABundleInvalid"
+	// ReasonTenantUnreachable: the platform could not be reached, or kept
+	// failing (network errors, 5xx) after the client's retries.
+	ReasonTenantUnreachable = "TenantUnreachable"
+	// ReasonTenantUnavailable: the tenant is taken for down (its breaker is
+	// open); the object waits for the next probe.
+	ReasonTenantUnavailable = "TenantUnavailable"
+	ReasonRateLimited       = "RateLimited"
+	ReasonPlatformRefused   = "PlatformRefused"
+	ReasonFlagRefused       = "FlagRefused"
+	ReasonTenantNotFound    = "TenantNotFound"
+	// ReasonRemoteNotFound: the platform answered 404 where the object was
+	// expected to exist (it was deleted meanwhile); retried.
+	ReasonRemoteNotFound = "RemoteObjectNotFound"
+	// ReasonRemoteConflict: the platform answered 409 (someone else made or
+	// changed the object meanwhile); retried.
+	ReasonRemoteConflict = "RemoteObjectConflict"
+	// EventReasonAdopted: an existing remote object was found by its name and
+	// taken over (status.ownership Adopted).
+	EventReasonAdopted = "Adopted"
+	// EventReasonRemoteObjectLeft: the object was deleted and the remote
+	// object left in place; the event says which and why.
+	EventReasonRemoteObjectLeft = "RemoteObjectLeft"
+)
+
+// Tenant reasons.
+const (
+	// ReasonDuplicateTenant: another Tenant, created earlier, already
+	// manages the same domain; this one writes nothing.
+	ReasonDuplicateTenant = "DuplicateTenant"
+)
+
+// EmailProvider reasons.
+const (
+	ReasonDuplicateEmailProvider = "DuplicateEmailProvider"
+	ReasonProviderSynced         = "Synced"
+	ReasonInvalidSettings        = "InvalidSettings"
+)
+
+// CustomDatabaseConnection reasons.
+const (
+	ReasonScriptInvalid               = "ScriptInvalid"
+	ReasonScriptsAccepted             = "ScriptsAccepted"
+	ReasonScriptSourceNotFound        = "ScriptSourceNotFound"
+	ReasonConfigurationSecretNotFound = "ConfigurationSecretNotFound"
+	ReasonLegacyStoreDisconnected     = "LegacyStoreDisconnected"
+	// ReasonConnectionClaimed: another CustomDatabaseConnection, created
+	// earlier, already manages the same connection name of the same Tenant;
+	// this one writes nothing.
+	ReasonConnectionClaimed       = "ConnectionClaimed"
+	EventReasonMigrationCompleted = "MigrationCompleted"
+)
