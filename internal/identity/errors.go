@@ -24,8 +24,9 @@ var (
 	// message says why. Retrying the same request will not help.
 	ErrInvalid = errors.New("invalid request")
 	// ErrForbiddenFlag: the platform refused to set a tenant flag ("You are not allowed
-	// to set flag ..."). Terminal for the controller: errors.As gives the flag name
-	// through *ForbiddenFlagError.
+	// to set flag ...", or a flag it does not have: "Additional properties not allowed:
+	// ... on property flags"). Terminal for the controller: errors.As gives the flag
+	// name through *ForbiddenFlagError.
 	ErrForbiddenFlag = errors.New("forbidden flag")
 	// ErrUnauthorized: the credentials are wrong or the client has no grant for the
 	// Management API (401, and access_denied from /oauth/token).
@@ -184,9 +185,18 @@ func (e *ForbiddenFlagError) Unwrap() error { return e.APIError }
 // 'disable_impersonation'`; the flag may be quoted or bare.
 var forbiddenFlagRE = regexp.MustCompile(`(?i)you are not allowed to set flag\s*[:'"` + "`" + `]?\s*([A-Za-z0-9_.\-]+)`)
 
-// parseForbiddenFlag returns the flag name from a forbidden-flag message.
+// unknownFlagRE matches the schema refusal of a flag the platform does not have (or no
+// longer has), e.g. `Payload validation error: 'Additional properties not allowed:
+// change_pwd_flow_v1' on property flags (Flags used to enable/disable features).`. The
+// same refusal of a top-level key (no "on property flags") is not about a flag.
+var unknownFlagRE = regexp.MustCompile(`(?i)additional properties not allowed:\s*([A-Za-z0-9_.\-]+)'?\s+on property flags\b`)
+
+// parseForbiddenFlag returns the flag name from a forbidden-flag or unknown-flag message.
 func parseForbiddenFlag(msg string) (string, bool) {
 	m := forbiddenFlagRE.FindStringSubmatch(msg)
+	if m == nil {
+		m = unknownFlagRE.FindStringSubmatch(msg)
+	}
 	if m == nil {
 		return "", false
 	}
