@@ -33,6 +33,13 @@ type TenantSettings struct {
 	ChangePassword *ChangePasswordPage `json:"change_password,omitempty"`
 	// ErrorPage customizes the hosted error page.
 	ErrorPage *ErrorPage `json:"error_page,omitempty"`
+	// SessionCookie says how the session cookie is kept.
+	SessionCookie *SessionCookie `json:"session_cookie,omitempty"`
+	// AllowedLogoutURLs are where users may be sent after logging out.
+	AllowedLogoutURLs []string `json:"allowed_logout_urls,omitempty"`
+	// DefaultRedirectionURI is where login flows that start without an
+	// application land.
+	DefaultRedirectionURI string `json:"default_redirection_uri,omitempty"`
 	// Flags are the tenant's feature flags. A GET may leave a flag out: absent means the
 	// platform default, not false.
 	Flags map[string]bool `json:"flags,omitempty"`
@@ -56,6 +63,12 @@ type ErrorPage struct {
 	URL *string `json:"url,omitempty"`
 }
 
+// SessionCookie is the session_cookie setting.
+type SessionCookie struct {
+	// Mode is persistent or non-persistent.
+	Mode string `json:"mode"`
+}
+
 // Setting keys that SettingsPatch.Remove accepts.
 const (
 	SettingFriendlyName        = "friendly_name"
@@ -70,6 +83,9 @@ const (
 	SettingSandboxVersion      = "sandbox_version"
 	SettingChangePassword      = "change_password"
 	SettingErrorPage           = "error_page"
+	SettingSessionCookie       = "session_cookie"
+	SettingAllowedLogoutURLs   = "allowed_logout_urls"
+	SettingDefaultRedirection  = "default_redirection_uri"
 )
 
 // SettingsPatch is one PATCH of the tenant settings. Only what it sets is sent, so a
@@ -103,6 +119,12 @@ type SettingsPatch struct {
 	ChangePassword *ChangePasswordPage `json:"change_password,omitempty"`
 	// ErrorPage, when set, replaces the error page object.
 	ErrorPage *ErrorPage `json:"error_page,omitempty"`
+	// SessionCookie, when set, replaces the session cookie object.
+	SessionCookie *SessionCookie `json:"session_cookie,omitempty"`
+	// AllowedLogoutURLs, when set, replaces the logout URLs (an empty list is sent as []).
+	AllowedLogoutURLs *[]string `json:"allowed_logout_urls,omitempty"`
+	// DefaultRedirectionURI, when set, replaces the default login route.
+	DefaultRedirectionURI *string `json:"default_redirection_uri,omitempty"`
 	// Flags changes the named flags only: a true or false value sets the flag, a nil
 	// value sends null, which removes the flag so the platform default applies.
 	Flags map[string]*bool `json:"flags,omitempty"`
