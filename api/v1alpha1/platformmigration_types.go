@@ -17,14 +17,27 @@ const (
 )
 
 // ReadinessCheckType names a precondition a tenant must meet before the
-// change can be enabled on it without breaking it.
-// +kubebuilder:validation:Enum=EmailProviderConfigured
+// change can be enabled on it without breaking it. Every check is evaluated
+// on what the operator already knows: the objects in the cluster and the
+// tenant settings the Tenant reconciler last read (status.observed).
+// +kubebuilder:validation:Enum=EmailProviderConfigured;SandboxVersionAtLeast;CustomDatabaseSandboxAtLeast;FlagValue
 type ReadinessCheckType string
 
 const (
 	// ReadinessEmailProviderConfigured: the tenant has an EmailProvider that
 	// is enabled and Ready, so mail does not depend on the built-in provider.
 	ReadinessEmailProviderConfigured ReadinessCheckType = "EmailProviderConfigured"
+	// ReadinessSandboxVersionAtLeast: the tenant's sandbox_version (the
+	// Node.js runtime of its rules, hooks and database scripts) is at least
+	// version.
+	ReadinessSandboxVersionAtLeast ReadinessCheckType = "SandboxVersionAtLeast"
+	// ReadinessCustomDatabaseSandboxAtLeast: a tenant with a
+	// CustomDatabaseConnection runs its scripts on a sandbox_version of at
+	// least version; a tenant without one passes.
+	ReadinessCustomDatabaseSandboxAtLeast ReadinessCheckType = "CustomDatabaseSandboxAtLeast"
+	// ReadinessFlagValue: the tenant flag named by flag has value on the
+	// tenant (a flag the tenant does not report fails).
+	ReadinessFlagValue ReadinessCheckType = "FlagValue"
 )
 
 // PlatformMigrationSpec describes one breaking change the platform ships, as
@@ -100,9 +113,30 @@ type MigrationChange struct {
 }
 
 // ReadinessCheck is a precondition a tenant must meet before the change.
+// +kubebuilder:validation:XValidation:rule="!(self.type in ['SandboxVersionAtLeast', 'CustomDatabaseSandboxAtLeast']) || has(self.version)",message="version is required for the SandboxVersionAtLeast and CustomDatabaseSandboxAtLeast checks, such as version: \"18\""
+// +kubebuilder:validation:XValidation:rule="self.type in ['SandboxVersionAtLeast', 'CustomDatabaseSandboxAtLeast'] || !has(self.version)",message="version applies only to the SandboxVersionAtLeast and CustomDatabaseSandboxAtLeast checks: remove it"
+// +kubebuilder:validation:XValidation:rule="self.type != 'FlagValue' || (has(self.flag) && has(self.value))",message="flag and value are required for the FlagValue check, such as flag: enable_legacy_profile, value: false"
+// +kubebuilder:validation:XValidation:rule="self.type == 'FlagValue' || (!has(self.flag) && !has(self.value))",message="flag and value apply only to the FlagValue check: remove them"
 type ReadinessCheck struct {
 	// Type of the check.
 	Type ReadinessCheckType `json:"type"`
+	// Version is the lowest Node.js major version (or major.minor) the
+	// sandbox may run, such as "18", for the SandboxVersionAtLeast and
+	// CustomDatabaseSandboxAtLeast checks.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[0-9]+(\\.[0-9]+){0,2}$')`,message="version must be a Node.js version such as 18 or 18.17"
+	Version string `json:"version,omitempty"`
+	// Flag is the tenant flag the FlagValue check reads, by its platform
+	// name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z][a-z0-9_]*$')`,message="flag must be a platform flag name in snake_case, such as enable_legacy_profile"
+	Flag string `json:"flag,omitempty"`
+	// Value is the value Flag must have on the tenant for the FlagValue
+	// check to pass.
+	// +optional
+	Value *bool `json:"value,omitempty"`
 	// Message tells a tenant's owners what to do when the check fails.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
@@ -119,7 +153,8 @@ const (
 	// PhaseGracePeriod: tenants may opt in; new tenants are enrolled.
 	PhaseGracePeriod MigrationPhase = "GracePeriod"
 	// PhaseEnforced: the mandatory date passed; the change is being applied
-	// to every selected tenant.
+	// to every selected tenant (for a migration without a change, an end of
+	// life: some selected tenants are still affected).
 	PhaseEnforced MigrationPhase = "Enforced"
 	// PhaseCompleted: the mandatory date passed and every selected tenant
 	// has the change.
@@ -140,6 +175,10 @@ type MigrationTenantCounts struct {
 	Pending int32 `json:"pending"`
 	// NotReady fail a readiness check.
 	NotReady int32 `json:"notReady"`
+	// Affected still fail a readiness check of a migration that changes no
+	// flag (an end of life) after its mandatory date.
+	// +optional
+	Affected int32 `json:"affected"`
 	// Failed could not be changed.
 	Failed int32 `json:"failed"`
 }
@@ -191,7 +230,7 @@ type PlatformMigrationStatus struct {
 	// +optional
 	Progress string `json:"progress,omitempty"`
 	// TenantsNeedingAttention lists, up to 50, the tenants that are still
-	// pending, not ready or failed, and why.
+	// pending, not ready, affected or failed, and why.
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
 	TenantsNeedingAttention []TenantAttention `json:"tenantsNeedingAttention,omitempty"`
@@ -204,7 +243,9 @@ type PlatformMigrationStatus struct {
 // PlatformMigration is a breaking change the identity platform ships, with a
 // grace period and a mandatory opt-in date. The operator reports which
 // tenants have it and which still have to act, and enforces it on every
-// selected tenant when the date passes.
+// selected tenant when the date passes. A migration without a change (an
+// end of life the platform makes by itself) is only reported: past its date,
+// the tenants that still fail its readiness checks are Affected.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -216,6 +257,7 @@ type PlatformMigrationStatus struct {
 // +kubebuilder:printcolumn:name="Enabled",type=string,JSONPath=`.status.progress`
 // +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.tenants.pending`,priority=1
 // +kubebuilder:printcolumn:name="Not Ready",type=integer,JSONPath=`.status.tenants.notReady`,priority=1
+// +kubebuilder:printcolumn:name="Affected",type=integer,JSONPath=`.status.tenants.affected`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PlatformMigration struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -222,7 +222,7 @@ type ResetEmailTemplate struct {
 }
 
 // MigrationState is where a tenant stands with one PlatformMigration.
-// +kubebuilder:validation:Enum=Enabled;Pending;NotReady;Failed
+// +kubebuilder:validation:Enum=Enabled;Pending;NotReady;Affected;Failed
 type MigrationState string
 
 const (
@@ -232,6 +232,10 @@ const (
 	MigrationPending MigrationState = "Pending"
 	// MigrationNotReady: a readiness check of the migration fails for this tenant.
 	MigrationNotReady MigrationState = "NotReady"
+	// MigrationAffected: the migration changes no flag (an end of life the
+	// platform makes by itself), its mandatory date has passed, and the
+	// tenant still fails one of its readiness checks.
+	MigrationAffected MigrationState = "Affected"
 	// MigrationFailed: the change could not be applied.
 	MigrationFailed MigrationState = "Failed"
 )
@@ -305,6 +309,18 @@ type TenantStatus struct {
 	// (its own and those of enabled migrations).
 	// +optional
 	Flags map[string]bool `json:"flags,omitempty"`
+	// Observed is what the readiness checks of the migrations selecting
+	// this tenant read, as found at the last read of its settings.
+	// +optional
+	Observed *ObservedTenantState `json:"observed,omitempty"`
+	// RetiredFlags are flags of enabled migrations that the platform no
+	// longer accepts. They are not sent again while a selecting migration
+	// names them; the other settings are applied without them.
+	// +optional
+	// +listType=map
+	// +listMapKey=flag
+	// +kubebuilder:validation:MaxItems=64
+	RetiredFlags []RetiredFlag `json:"retiredFlags,omitempty"`
 	// Migrations lists every PlatformMigration that selects this tenant.
 	// +optional
 	// +listType=map
@@ -319,6 +335,51 @@ type TenantStatus struct {
 	// ResetEmail is the reset_email template as last applied.
 	// +optional
 	ResetEmail *TemplateSyncStatus `json:"resetEmail,omitempty"`
+}
+
+// ObservedTenantState is the part of a tenant's settings that readiness
+// checks read, recorded at each read of the settings (GET, or the answer of
+// a PATCH): no call is made for it.
+type ObservedTenantState struct {
+	// SandboxVersion is the tenant's sandbox_version, the Node.js major
+	// version its rules, hooks and custom database scripts run on. Empty
+	// when the platform did not report one.
+	// +optional
+	SandboxVersion string `json:"sandboxVersion,omitempty"`
+	// Flags are the flags that the FlagValue readiness checks of the
+	// selecting migrations name, with the values the tenant reports. A flag
+	// missing here was not looked for yet; one without a value is one the
+	// tenant does not report.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Flags []ObservedFlag `json:"flags,omitempty"`
+}
+
+// ObservedFlag is a tenant flag as the tenant reports it.
+type ObservedFlag struct {
+	// Name is the flag's platform name.
+	Name string `json:"name"`
+	// Value is the flag's value; unset when the tenant does not report the
+	// flag (a GET may leave a flag out).
+	// +optional
+	Value *bool `json:"value,omitempty"`
+}
+
+// RetiredFlag is a flag the platform refused because it no longer has it.
+type RetiredFlag struct {
+	// Flag is the flag's platform name.
+	Flag string `json:"flag"`
+	// Migrations are the PlatformMigrations whose change sets the flag.
+	// +optional
+	// +listType=atomic
+	Migrations []string `json:"migrations,omitempty"`
+	// Message is the platform's refusal.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// RefusedTime is when the platform refused it.
+	RefusedTime metav1.Time `json:"refusedTime"`
 }
 
 // ObservedTenantSettings are the managed settings as the tenant holds them.

@@ -50,7 +50,7 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 	t.Cleanup(func() { _ = c.Delete(ctx(t), migration) })
 	migration.Status.Phase = identityv1alpha1.PhaseEnforced
 	migration.Status.Progress = "7/10"
-	migration.Status.Tenants = &identityv1alpha1.MigrationTenantCounts{Selected: 10, Enabled: 7, Pending: 2, NotReady: 1}
+	migration.Status.Tenants = &identityv1alpha1.MigrationTenantCounts{Selected: 10, Enabled: 7, Pending: 1, NotReady: 1, Affected: 1}
 	g.Expect(c.Status().Update(ctx(t), migration)).To(Succeed())
 
 	connection := &identityv1alpha1.CustomDatabaseConnection{
@@ -93,9 +93,9 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 		want:    map[string]string{"Name": "acme", "Domain": "acme.identity.test", "Ready": "False", "Migrations Pending": "2", "Reason": "CredentialsNotFound", "Shard": "shard1"},
 	}, {
 		resource: "platformmigrations",
-		columns:  []string{"Name", "Severity", "Phase", "Grace Start", "Mandatory", "Enabled", "Pending", "Not Ready", "Age"},
+		columns:  []string{"Name", "Severity", "Phase", "Grace Start", "Mandatory", "Enabled", "Pending", "Not Ready", "Affected", "Age"},
 		want: map[string]string{"Name": "printer-columns-email-templates", "Severity": "Medium", "Phase": "Enforced",
-			"Grace Start": "2016-04-04T00:00:00Z", "Mandatory": "2016-05-11T00:00:00Z", "Enabled": "7/10", "Pending": "2", "Not Ready": "1"},
+			"Grace Start": "2016-04-04T00:00:00Z", "Mandatory": "2016-05-11T00:00:00Z", "Enabled": "7/10", "Pending": "1", "Not Ready": "1", "Affected": "1"},
 	}, {
 		resource: "customdatabaseconnections", namespace: ns,
 		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Shard", "Age"},
