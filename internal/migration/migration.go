@@ -63,6 +63,9 @@ type Tenant struct {
 type Readiness struct {
 	// Ready is true when every check passed (or there are none).
 	Ready bool
+	// Unknown is true when a check cannot be answered yet: the tenant's
+	// settings have not been read since it appeared. Neither ready nor not.
+	Unknown bool
 	// Reason names the first failing check's cause, such as NoEmailProvider.
 	Reason string
 	// Message says what to do about it.
@@ -90,8 +93,9 @@ type Decision struct {
 // provided it passes the readiness checks; otherwise it is pending, or not
 // ready. From the mandatory date on, every tenant gets the change whatever
 // it says or whether it is ready. A migration without a change (one the
-// platform makes by itself) only reports: a tenant is enabled once it
-// passes the readiness checks.
+// platform makes by itself, such as an end of life) only reports: a tenant
+// is enabled once it passes the readiness checks; one that still fails them
+// from the mandatory date on is Affected, and nothing is enforced.
 func Decide(m *identityv1alpha1.PlatformMigration, t Tenant, now time.Time) Decision {
 	spec := &m.Spec
 	phase := Phase(spec, now)
@@ -101,6 +105,13 @@ func Decide(m *identityv1alpha1.PlatformMigration, t Tenant, now time.Time) Deci
 	}
 
 	if spec.Change == nil {
+		if t.Readiness.Unknown {
+			return unknown(m, t.Readiness)
+		}
+		if !t.Readiness.Ready && phase == identityv1alpha1.PhaseEnforced {
+			return Decision{State: identityv1alpha1.MigrationAffected, Reason: t.Readiness.Reason,
+				Message: fmt.Sprintf("%s has been in force since %s and the tenant is still affected: %s", m.Name, formatDate(spec.MandatoryOptIn.Time), t.Readiness.Message)}
+		}
 		if !t.Readiness.Ready {
 			return notReady(m, t.Readiness, phase)
 		}
@@ -116,6 +127,9 @@ func Decide(m *identityv1alpha1.PlatformMigration, t Tenant, now time.Time) Deci
 		}
 		return Decision{Apply: true, State: identityv1alpha1.MigrationEnabled, Reason: reason,
 			Message: fmt.Sprintf("%s is mandatory since %s", m.Name, formatDate(spec.MandatoryOptIn.Time))}
+	}
+	if t.Readiness.Unknown {
+		return unknown(m, t.Readiness)
 	}
 	if !t.Readiness.Ready {
 		return notReady(m, t.Readiness, phase)
@@ -146,6 +160,14 @@ func enrolledMessage(reason, name string) string {
 		return "the tenant opted in to " + name
 	}
 	return "the tenant was created after the grace period of " + name + " started, so it is enrolled automatically"
+}
+
+// unknown is a tenant whose readiness cannot be told yet: pending until
+// the Tenant reconciler's next read, neither counted nor reminded as not
+// ready.
+func unknown(m *identityv1alpha1.PlatformMigration, r Readiness) Decision {
+	return Decision{State: identityv1alpha1.MigrationPending, Reason: ReasonReadinessUnknown,
+		Message: fmt.Sprintf("%s: %s", m.Name, r.Message)}
 }
 
 func notReady(m *identityv1alpha1.PlatformMigration, r Readiness, phase identityv1alpha1.MigrationPhase) Decision {

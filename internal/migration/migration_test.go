@@ -145,7 +145,7 @@ func TestDecideForAMigrationThePlatformMakesItself(t *testing.T) {
 		{"before the grace period", false, graceStart.Add(-ns), identityv1alpha1.MigrationPending, "starts"},
 		{"with a provider", true, graceStart, identityv1alpha1.MigrationEnabled, "meets every readiness check"},
 		{"without a provider before the deadline", false, deadline.Add(-ns), identityv1alpha1.MigrationNotReady, "before the mandatory date"},
-		{"without a provider after the deadline", false, deadline, identityv1alpha1.MigrationNotReady, "the platform enforces"},
+		{"without a provider after the deadline", false, deadline, identityv1alpha1.MigrationAffected, "still affected"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
