@@ -17,7 +17,7 @@ import (
 
 // ReasonNoEmailProvider is the readiness reason of a tenant without a Ready,
 // enabled EmailProvider.
-const ReasonNoEmailProvider = "NoEmailProvider"
+const ReasonNoEmailProvider = migration.ReasonNoEmailProvider
 
 // migrationView answers, for the Tenant and PlatformMigration reconcilers
 // alike, which migrations select a tenant and whether the tenant passes
@@ -75,26 +75,39 @@ func emailProviderReady(tenant *identityv1alpha1.Tenant, providers []identityv1a
 	return false
 }
 
-// readiness evaluates m's readiness checks for tenant.
-func readiness(m *identityv1alpha1.PlatformMigration, tenant *identityv1alpha1.Tenant, providers []identityv1alpha1.EmailProvider) migration.Readiness {
-	for _, check := range m.Spec.ReadinessChecks {
-		switch check.Type {
-		case identityv1alpha1.ReadinessEmailProviderConfigured:
-			if emailProviderReady(tenant, providers) {
-				continue
-			}
-			msg := check.Message
-			if msg == "" {
-				msg = "configure an EmailProvider for this tenant"
-			}
-			return migration.Readiness{Reason: ReasonNoEmailProvider, Message: msg}
+// tenantState is what readiness checks read about tenant: its own
+// EmailProviders and CustomDatabaseConnections among those given (others
+// are ignored), and what the Tenant reconciler recorded at its last read
+// of the settings (status.observed). Nothing here calls the tenant.
+func tenantState(tenant *identityv1alpha1.Tenant, providers []identityv1alpha1.EmailProvider, connections []identityv1alpha1.CustomDatabaseConnection) migration.TenantState {
+	s := migration.TenantState{EmailProviderReady: emailProviderReady(tenant, providers)}
+	if o := tenant.Status.Observed; o != nil {
+		s.Observed, s.SandboxVersion = true, o.SandboxVersion
+		s.Flags = make(map[string]*bool, len(o.Flags))
+		for _, f := range o.Flags {
+			s.Flags[f.Name] = f.Value
 		}
 	}
-	return migration.Readiness{Ready: true}
+	for i := range connections {
+		c := &connections[i]
+		if c.Spec.TenantRef.Name != tenant.Name || c.Namespace != tenant.Namespace || !c.DeletionTimestamp.IsZero() {
+			continue
+		}
+		s.CustomDatabases = append(s.CustomDatabases, fmt.Sprintf("CustomDatabaseConnection/%s (connection %s)", c.Name, c.Spec.ConnectionName))
+	}
+	return s
+}
+
+// readiness evaluates m's readiness checks for tenant.
+func readiness(m *identityv1alpha1.PlatformMigration, tenant *identityv1alpha1.Tenant, providers []identityv1alpha1.EmailProvider, connections []identityv1alpha1.CustomDatabaseConnection) migration.Readiness {
+	if len(m.Spec.ReadinessChecks) == 0 {
+		return migration.Readiness{Ready: true}
+	}
+	return migration.CheckReadiness(m.Spec.ReadinessChecks, tenantState(tenant, providers, connections))
 }
 
 // facts is what migration.Decide needs to know about tenant.
-func facts(m *identityv1alpha1.PlatformMigration, tenant *identityv1alpha1.Tenant, providers []identityv1alpha1.EmailProvider) migration.Tenant {
+func facts(m *identityv1alpha1.PlatformMigration, tenant *identityv1alpha1.Tenant, providers []identityv1alpha1.EmailProvider, connections []identityv1alpha1.CustomDatabaseConnection) migration.Tenant {
 	created := tenant.CreationTimestamp.Time
 	if tenant.Spec.CreatedAt != nil {
 		created = tenant.Spec.CreatedAt.Time
@@ -105,5 +118,16 @@ func facts(m *identityv1alpha1.PlatformMigration, tenant *identityv1alpha1.Tenan
 			optedIn = true
 		}
 	}
-	return migration.Tenant{CreatedAt: created, OptedIn: optedIn, Readiness: readiness(m, tenant, providers)}
+	return migration.Tenant{CreatedAt: created, OptedIn: optedIn, Readiness: readiness(m, tenant, providers, connections)}
+}
+
+// needsConnections reports whether m has a check that reads the tenants'
+// CustomDatabaseConnections, so that they are listed only then.
+func needsConnections(m *identityv1alpha1.PlatformMigration) bool {
+	for _, c := range m.Spec.ReadinessChecks {
+		if c.Type == identityv1alpha1.ReadinessCustomDatabaseSandboxAtLeast {
+			return true
+		}
+	}
+	return false
 }

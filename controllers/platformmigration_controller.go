@@ -44,6 +44,12 @@ const (
 	ReasonApplyPending        = "ApplyPending"
 	EventReasonReminder       = "MigrationReminder"
 	EventReasonEnforced       = "MigrationEnforced"
+
+	// readinessSettle is how long after a migration's creation its first
+	// round of reminders waits for tenants whose readiness is not known yet
+	// (their settings not read since), checking every readinessSettleRetry.
+	readinessSettle      = time.Minute
+	readinessSettleRetry = 2 * time.Second
 )
 
 // PlatformMigrationReconciler decides and reports: for every selected
@@ -106,8 +112,8 @@ func (r *PlatformMigrationReconciler) reconcileMigration(ctx context.Context, m 
 	}
 	t := m.Status.Tenants
 	return reconcile.Success{Reason: ReasonEvaluated, RequeueAfter: requeue,
-		Message: fmt.Sprintf("%s: %d/%d tenants have the change; %d pending, %d not ready, %d failed",
-			m.Status.Phase, t.Enabled, t.Selected, t.Pending, t.NotReady, t.Failed)}, nil
+		Message: fmt.Sprintf("%s: %d/%d tenants have the change; %d pending, %d not ready, %d affected, %d failed",
+			m.Status.Phase, t.Enabled, t.Selected, t.Pending, t.NotReady, t.Affected, t.Failed)}, nil
 }
 
 // evaluateTenants decides every selected tenant with the same pure function
@@ -137,6 +143,19 @@ func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *id
 		key := types.NamespacedName{Namespace: p.Namespace, Name: p.Spec.TenantRef.Name}
 		byTenant[key] = append(byTenant[key], p)
 	}
+	// The CustomDatabaseConnections likewise, only for a migration whose
+	// checks read them.
+	connectionsOf := map[types.NamespacedName][]identityv1alpha1.CustomDatabaseConnection{}
+	if needsConnections(m) {
+		var connections identityv1alpha1.CustomDatabaseConnectionList
+		if err := fleet.List(ctx, &connections, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		for _, c := range connections.Items {
+			key := types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.TenantRef.Name}
+			connectionsOf[key] = append(connectionsOf[key], c)
+		}
+	}
 	view := migrationView{r.Client}
 	nsLabels := map[string]map[string]string{}
 
@@ -157,7 +176,8 @@ func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *id
 		if ok, _ := selects(m, tenant, labels); !ok {
 			continue
 		}
-		d := migration.Decide(m, facts(m, tenant, byTenant[client.ObjectKeyFromObject(tenant)]), now)
+		key := client.ObjectKeyFromObject(tenant)
+		d := migration.Decide(m, facts(m, tenant, byTenant[key], connectionsOf[key]), now)
 		o := tenantOutcome{tenant: tenant, decision: d, state: d.State, reason: d.Reason, message: d.Message}
 		if d.Apply {
 			// The change is the Tenant reconciler's to make: until its status
@@ -209,6 +229,8 @@ func (r *PlatformMigrationReconciler) writeStatus(ctx context.Context, m *identi
 			counts.Pending++
 		case identityv1alpha1.MigrationNotReady:
 			counts.NotReady++
+		case identityv1alpha1.MigrationAffected:
+			counts.Affected++
 		case identityv1alpha1.MigrationFailed:
 			counts.Failed++
 		}
@@ -230,8 +252,14 @@ func (r *PlatformMigrationReconciler) writeStatus(ctx context.Context, m *identi
 	enforced := phase == identityv1alpha1.PhaseEnforced || phase == identityv1alpha1.PhaseCompleted
 	if enforced && m.Status.EnforcedTime == nil {
 		m.Status.EnforcedTime = &metav1.Time{Time: now}
-		r.Recorder.Eventf(m, corev1.EventTypeNormal, EventReasonEnforced,
-			"the mandatory date %s has passed: the change is enforced on all %d selected tenants", m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Selected)
+		if m.Spec.Change == nil {
+			// An end of life: the platform makes the change, the operator reports.
+			r.Recorder.Eventf(m, corev1.EventTypeNormal, EventReasonEnforced,
+				"the mandatory date %s has passed: %d of %d selected tenants are still affected", m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Affected, counts.Selected)
+		} else {
+			r.Recorder.Eventf(m, corev1.EventTypeNormal, EventReasonEnforced,
+				"the mandatory date %s has passed: the change is enforced on all %d selected tenants", m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Selected)
+		}
 	}
 	if previous != phase {
 		log.FromContext(ctx).V(1).Info("phase changed", "from", previous, "to", phase)
@@ -264,11 +292,25 @@ func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1a
 	if m.Status.Phase == identityv1alpha1.PhaseScheduled || m.Status.Phase == identityv1alpha1.PhaseCompleted {
 		return time.Time{}, nil
 	}
+	// A tenant whose readiness is not known yet (its settings not read
+	// since the check appeared) is not told it must act.
 	var waiting []tenantOutcome
+	unknown := 0
 	for _, o := range outcomes {
-		if o.state != identityv1alpha1.MigrationEnabled {
+		switch {
+		case o.reason == migration.ReasonReadinessUnknown:
+			unknown++
+		case o.state != identityv1alpha1.MigrationEnabled:
 			waiting = append(waiting, o)
 		}
+	}
+	// The first round waits, a little, for every tenant to be read, so
+	// that it reaches all of those that must act at once.
+	if settled := m.CreationTimestamp.Add(readinessSettle); unknown > 0 && m.Status.LastReminderTime == nil && now.Before(settled) {
+		if retry := now.Add(readinessSettleRetry); retry.Before(settled) {
+			return retry, nil
+		}
+		return settled, nil
 	}
 	if len(waiting) == 0 {
 		return time.Time{}, nil
@@ -333,7 +375,7 @@ func NewMigrationMetrics(reg prometheus.Registerer) *MigrationMetrics {
 		}, []string{"migration", "severity"}),
 		tenants: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "identity_migration_tenants",
-			Help: "Selected tenants of a migration by state (Enabled, Pending, NotReady, Failed).",
+			Help: "Selected tenants of a migration by state (Enabled, Pending, NotReady, Affected, Failed).",
 		}, []string{"migration", "state"}),
 	}
 	if reg != nil {
@@ -352,7 +394,8 @@ func (mm *MigrationMetrics) observe(m *identityv1alpha1.PlatformMigration, now t
 	}
 	t := m.Status.Tenants
 	for state, n := range map[identityv1alpha1.MigrationState]int32{identityv1alpha1.MigrationEnabled: t.Enabled,
-		identityv1alpha1.MigrationPending: t.Pending, identityv1alpha1.MigrationNotReady: t.NotReady, identityv1alpha1.MigrationFailed: t.Failed} {
+		identityv1alpha1.MigrationPending: t.Pending, identityv1alpha1.MigrationNotReady: t.NotReady,
+		identityv1alpha1.MigrationAffected: t.Affected, identityv1alpha1.MigrationFailed: t.Failed} {
 		mm.tenants.WithLabelValues(m.Name, string(state)).Set(float64(n))
 	}
 }

@@ -226,7 +226,7 @@ func TestRemindersReachAdministratorsOncePerInterval(t *testing.T) {
 	f.g.Expect(smtp.Messages()).To(HaveLen(2))
 }
 
-func TestEmailMigrationReportsTenantsWithoutAProviderAsNotReady(t *testing.T) {
+func TestEmailMigrationReportsTenantsWithoutAProviderAsAffected(t *testing.T) {
 	f := newFixture(t)
 	smtp := emulatortest.StartSMTP(t, "")
 	now := wholeSecond(clock.Now())
@@ -239,11 +239,11 @@ func TestEmailMigrationReportsTenantsWithoutAProviderAsNotReady(t *testing.T) {
 `)
 	f.migrationStatus(m, 30*time.Second, func(g Gomega, s identityv1alpha1.PlatformMigrationStatus) {
 		g.Expect(s.Phase).To(Equal(identityv1alpha1.PhaseEnforced))
-		g.Expect(s.Tenants.NotReady).To(BeNumerically("==", 1))
-		g.Expect(s.TenantsNeedingAttention).To(ConsistOf(And(HaveField("Name", "acme"), HaveField("Reason", controllers.ReasonNoEmailProvider),
-			HaveField("Message", ContainSubstring("Configure an EmailProvider")))))
+		g.Expect(s.Tenants.Affected).To(BeNumerically("==", 1), "the platform made the change: a tenant without a provider is affected, not converted")
+		g.Expect(s.TenantsNeedingAttention).To(ConsistOf(And(HaveField("Name", "acme"), HaveField("State", identityv1alpha1.MigrationAffected),
+			HaveField("Reason", controllers.ReasonNoEmailProvider), HaveField("Message", ContainSubstring("Configure an EmailProvider")))))
 	})
-	f.g.Expect(f.clusterRow("platformmigrations", name)).To(HaveKeyWithValue("Not Ready", "1"))
+	f.g.Expect(f.clusterRow("platformmigrations", name)).To(HaveKeyWithValue("Affected", "1"))
 
 	f.apply(smtpProvider("acme", smtp, "pw"))
 	f.migrationStatus(m, 30*time.Second, func(g Gomega, s identityv1alpha1.PlatformMigrationStatus) {

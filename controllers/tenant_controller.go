@@ -49,6 +49,10 @@ const (
 	templateResyncInterval      = time.Hour
 	rateLimitRetry              = 10 * time.Second
 	dependentsRetry             = 10 * time.Second
+	// readinessChangedRetry is how soon a Tenant is visited again when the
+	// settings a pass read changed a readiness outcome, and with it the
+	// flags to send.
+	readinessChangedRetry = 100 * time.Millisecond
 )
 
 // TenantReconciler keeps a tenant's settings, flags and reset_email template
@@ -105,6 +109,17 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 		plan.markFailed(tenant, err)
 		return reconcile.Success{}, err
 	}
+	// The settings just read (or the PATCH's answer) may change what a
+	// readiness check says: decide again on them, so that status says it
+	// now. If that changes the flags to send, the next pass sends them, at
+	// once rather than at the resync.
+	replan := inputs.plan(tenant, now)
+	promptly := false
+	if equality.Semantic.DeepEqual(replan.flags, plan.flags) {
+		plan = replan
+	} else {
+		promptly = true
+	}
 	r.recordMigrations(ctx, tenant, plan, now)
 	if err := r.syncResetEmail(ctx, api, tenant); err != nil {
 		return reconcile.Success{}, err
@@ -117,6 +132,9 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 	requeue := r.ResyncInterval
 	if d, ok := migration.RequeueAfter(now, migration.TenantWakeUp(now, plan.nextTransition)); ok && d < requeue {
 		requeue = d
+	}
+	if promptly {
+		requeue = readinessChangedRetry
 	}
 	return reconcile.Success{Reason: ReasonSynced, RequeueAfter: requeue,
 		Message: fmt.Sprintf("%s is in the declared state (%d flags managed, %d migrations pending)", tenant.Spec.Domain, len(plan.flags), tenant.Status.MigrationsPending)}, nil
@@ -148,6 +166,9 @@ type migrationPlan struct {
 	overrides      []migration.Override
 	decisions      map[string]migration.Decision
 	nextTransition time.Time
+	// checkedFlags are the flags the FlagValue readiness checks of the
+	// selecting migrations read: their values are recorded at each read.
+	checkedFlags []string
 }
 
 // migrationInputs is what deciding the tenant's migrations reads from the
@@ -155,9 +176,10 @@ type migrationPlan struct {
 // labels. Read once per pass, decided for now and, before a transition,
 // for the transition's moment.
 type migrationInputs struct {
-	migrations []identityv1alpha1.PlatformMigration
-	providers  []identityv1alpha1.EmailProvider
-	nsLabels   map[string]string
+	migrations  []identityv1alpha1.PlatformMigration
+	providers   []identityv1alpha1.EmailProvider
+	connections []identityv1alpha1.CustomDatabaseConnection
+	nsLabels    map[string]string
 }
 
 func (r *TenantReconciler) migrationInputs(ctx context.Context, tenant *identityv1alpha1.Tenant) (*migrationInputs, error) {
@@ -171,11 +193,21 @@ func (r *TenantReconciler) migrationInputs(ctx context.Context, tenant *identity
 	if err := r.List(ctx, &providers, client.InNamespace(tenant.Namespace), client.MatchingFields{indexTenantRef: tenant.Name}); err != nil {
 		return nil, err
 	}
+	// Its CustomDatabaseConnections only when a migration's check reads them.
+	var connections identityv1alpha1.CustomDatabaseConnectionList
+	for i := range migrations.Items {
+		if needsConnections(&migrations.Items[i]) {
+			if err := r.List(ctx, &connections, client.InNamespace(tenant.Namespace), client.MatchingFields{indexTenantRef: tenant.Name}); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
 	nsLabels, err := migrationView{r.Client}.namespaceLabels(ctx, tenant.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	return &migrationInputs{migrations: migrations.Items, providers: providers.Items, nsLabels: nsLabels}, nil
+	return &migrationInputs{migrations: migrations.Items, providers: providers.Items, connections: connections.Items, nsLabels: nsLabels}, nil
 }
 
 // plan decides every migration that selects the tenant at now and merges
@@ -189,7 +221,8 @@ func (in *migrationInputs) plan(tenant *identityv1alpha1.Tenant, now time.Time) 
 		if err != nil || !ok {
 			continue // a bad selector is reported on the PlatformMigration
 		}
-		d := migration.Decide(m, facts(m, tenant, in.providers), now)
+		plan.checkedFlags = append(plan.checkedFlags, migration.CheckedFlags(m)...)
+		d := migration.Decide(m, facts(m, tenant, in.providers, in.connections), now)
 		plan.decisions[m.Name] = d
 		if d.Apply {
 			changes = append(changes, migration.Change{Migration: m.Name, Flags: m.Spec.Change.Flags})
@@ -362,6 +395,7 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 		}
 	}
 	tenant.Status.Settings = observedSettings(tenant.Spec.Settings, observed)
+	tenant.Status.Observed = observedState(observed, plan.checkedFlags)
 	tenant.Status.Flags = map[string]bool{}
 	for flag := range plan.flags {
 		if v, ok := observed.Flags[flag]; ok {
