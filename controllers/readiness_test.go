@@ -201,3 +201,69 @@ func TestAnEndOfLifePastItsDateReportsAffectedTenantsAndChangesNothing(t *testin
 	}
 	f.g.Expect(f.emu.Settings(acme)["sandbox_version"]).To(Equal("16"))
 }
+
+func TestAMigrationFlagThePlatformRetiredLeavesTheOtherSettingsApplied(t *testing.T) {
+	tests := []struct {
+		name   string
+		flag   string
+		refuse func(f *fixture, domain string)
+		answer string
+	}{{
+		name:   "a flag the platform does not have",
+		flag:   "enable_retired_feature",
+		answer: "Additional properties not allowed: enable_retired_feature",
+	}, {
+		name: "a flag the platform does not let anyone set",
+		flag: "change_pwd_flow_v1",
+		refuse: func(f *fixture, domain string) {
+			f.emu.RefuseFlags(domain, "change_pwd_flow_v1", "disable_impersonation")
+		},
+		answer: "You are not allowed to set flag 'change_pwd_flow_v1'",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			now := wholeSecond(clock.Now())
+			name := "retired-" + f.ns
+			domain, _ := f.tenant("acme", indent(createdAt(now.AddDate(-1, 0, 0))+`optInMigrations: [`+name+`]
+settings: {friendlyName: Acme Corp}
+flags: {enable_sso: false}`), emulatortest.Legacy())
+			if tt.refuse != nil {
+				tt.refuse(f, domain)
+			}
+			m := f.migration(name, now.Add(-time.Hour), nil, fmt.Sprintf("  change:\n    flags: {%s: false, enable_legacy_profile: false}\n", tt.flag))
+
+			// The Tenant is Ready, with every other setting applied...
+			tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}
+			f.ready(tenant)
+			f.g.Eventually(func() any { return f.emu.Settings(domain)["friendly_name"] }, 10*resync, 50*time.Millisecond).Should(Equal("Acme Corp"))
+			f.g.Expect(f.flag(domain, "enable_sso")).To(Equal(false))
+			f.g.Expect(f.flag(domain, "enable_legacy_profile")).To(Equal(false), "the migration's other flag is applied")
+			// ...and the migration says which flag is gone, and why.
+			tenant = f.tenantMigration("acme", name, 10*time.Second, func(g Gomega, s identityv1alpha1.TenantMigrationStatus) {
+				g.Expect(s.State).To(Equal(identityv1alpha1.MigrationFailed))
+				g.Expect(s.Reason).To(Equal(controllers.ReasonFlagRetired))
+				g.Expect(s.Message).To(And(ContainSubstring("flags."+tt.flag), ContainSubstring(tt.answer)))
+			})
+			f.g.Expect(tenant.Status.RetiredFlags).To(ConsistOf(And(HaveField("Flag", tt.flag), HaveField("Migrations", []string{name}))))
+			f.g.Expect(f.events("acme")).To(ContainElement(HavePrefix("Warning " + controllers.EventReasonFlagRetired)))
+			f.migrationStatus(m, 30*time.Second, func(g Gomega, s identityv1alpha1.PlatformMigrationStatus) {
+				g.Expect(s.Tenants.Failed).To(BeNumerically("==", 1))
+				g.Expect(s.TenantsNeedingAttention).To(ConsistOf(And(HaveField("Name", "acme"), HaveField("Reason", controllers.ReasonFlagRetired))))
+			})
+
+			// The retired flag is not sent again.
+			patches := f.emu.Requests(domain).Count("PATCH", "/api/v2/tenants/settings")
+			time.Sleep(3 * resync)
+			f.g.Expect(f.emu.Requests(domain).Count("PATCH", "/api/v2/tenants/settings")).To(Equal(patches))
+			f.g.Expect(meta_IsTrue(tenant, identityv1alpha1.ConditionReady)).To(BeTrue())
+
+			// The same flag declared by the Tenant itself is the Tenant's to
+			// fix: the terminal FlagRefused.
+			f.tenantFor(domain, "acme", indent(createdAt(now.AddDate(-1, 0, 0))+`optInMigrations: [`+name+`]
+settings: {friendlyName: Acme Corp}
+flags: {enable_sso: false, `+tt.flag+`: true}`))
+			f.condition(tenant, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, identityv1alpha1.ReasonFlagRefused)
+		})
+	}
+}

@@ -166,9 +166,15 @@ type migrationPlan struct {
 	overrides      []migration.Override
 	decisions      map[string]migration.Decision
 	nextTransition time.Time
+	// changedBy names, for each flag an applied migration's change sets,
+	// the migrations that set it (a retired flag among them too).
+	changedBy map[string][]string
 	// checkedFlags are the flags the FlagValue readiness checks of the
 	// selecting migrations read: their values are recorded at each read.
 	checkedFlags []string
+	// named are the flags the changes of the selecting migrations name,
+	// applied or not: a retired flag is remembered while one names it.
+	named map[string]bool
 }
 
 // migrationInputs is what deciding the tenant's migrations reads from the
@@ -213,7 +219,7 @@ func (r *TenantReconciler) migrationInputs(ctx context.Context, tenant *identity
 // plan decides every migration that selects the tenant at now and merges
 // the flags of those to apply with the Tenant's own.
 func (in *migrationInputs) plan(tenant *identityv1alpha1.Tenant, now time.Time) *migrationPlan {
-	plan := &migrationPlan{decisions: map[string]migration.Decision{}}
+	plan := &migrationPlan{decisions: map[string]migration.Decision{}, changedBy: map[string][]string{}, named: map[string]bool{}}
 	var changes []migration.Change
 	for i := range in.migrations {
 		m := &in.migrations[i]
@@ -222,11 +228,25 @@ func (in *migrationInputs) plan(tenant *identityv1alpha1.Tenant, now time.Time) 
 			continue // a bad selector is reported on the PlatformMigration
 		}
 		plan.checkedFlags = append(plan.checkedFlags, migration.CheckedFlags(m)...)
-		d := migration.Decide(m, facts(m, tenant, in.providers, in.connections), now)
-		plan.decisions[m.Name] = d
-		if d.Apply {
-			changes = append(changes, migration.Change{Migration: m.Name, Flags: m.Spec.Change.Flags})
+		if m.Spec.Change != nil {
+			for flag := range m.Spec.Change.Flags {
+				plan.named[flag] = true
+			}
 		}
+		d := migration.Decide(m, facts(m, tenant, in.providers, in.connections), now)
+		if d.Apply {
+			flags := m.Spec.Change.Flags
+			for flag := range flags {
+				plan.changedBy[flag] = append(plan.changedBy[flag], m.Name)
+			}
+			// A flag the platform no longer has is not sent again.
+			if retired := retiredFlagsOf(tenant, flags); len(retired) > 0 {
+				flags = withoutFlags(flags, retired)
+				d = flagRetiredDecision(m.Name, retired)
+			}
+			changes = append(changes, migration.Change{Migration: m.Name, Flags: flags})
+		}
+		plan.decisions[m.Name] = d
 		if at, ok := migration.NextTransition(&m.Spec, now); ok && (plan.nextTransition.IsZero() || at.Before(plan.nextTransition)) {
 			plan.nextTransition = at
 		}
@@ -304,6 +324,7 @@ func (p *migrationPlan) record(tenant *identityv1alpha1.Tenant, now time.Time) (
 	}
 	tenant.Status.Migrations = statuses
 	tenant.Status.MigrationsPending = pending
+	tenant.Status.RetiredFlags = p.keepRetired(tenant.Status.RetiredFlags)
 	return enabled
 }
 
@@ -352,6 +373,20 @@ func hasMigrationStatus(tenant *identityv1alpha1.Tenant, name string) bool {
 //     back; one PATCH restores it and a Warning event names what was
 //     restored.
 func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant, plan *migrationPlan) error {
+	for {
+		err := r.applySettings(ctx, api, tenant, plan)
+		var retired *flagRetiredError
+		if !errors.As(err, &retired) {
+			return err
+		}
+		// A migration's flag the platform no longer has: the rest of the
+		// settings go out in this pass, without it (see retireFlag).
+		r.retireFlag(ctx, tenant, plan, retired)
+	}
+}
+
+// applySettings is one attempt of syncSettings.
+func (r *TenantReconciler) applySettings(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant, plan *migrationPlan) error {
 	desired := desiredHash(tenant, plan.flags)
 	if refused := tenant.Status.RefusedTime; tenant.Status.RefusedHash == desired && refused != nil &&
 		r.Clock.Since(refused.Time) < r.Summarizer.StalledRetry {
@@ -366,7 +401,7 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 
 	observed, sent, err := r.transitionOutcome(ctx, tenant, desired)
 	if err != nil {
-		return r.settingsRefused(tenant, desired, err)
+		return r.settingsRefused(tenant, plan, desired, err)
 	}
 	if !sent {
 		applied := tenant.Status.AppliedHash
@@ -384,7 +419,7 @@ func (r *TenantReconciler) syncSettings(ctx context.Context, api identity.Client
 				log.FromContext(ctx).Info("correcting drift", "fields", changed)
 			}
 			if observed, err = api.PatchTenantSettings(ctx, patch); err != nil {
-				return r.settingsRefused(tenant, desired, err)
+				return r.settingsRefused(tenant, plan, desired, err)
 			}
 			sent = true
 		} else if observed == nil {
@@ -419,8 +454,13 @@ func (r *TenantReconciler) transitionOutcome(ctx context.Context, tenant *identi
 }
 
 // settingsRefused classifies a failed settings PATCH, remembering a refused
-// flag so the same state is not sent again before the stalled retry.
-func (r *TenantReconciler) settingsRefused(tenant *identityv1alpha1.Tenant, desired string, err error) error {
+// flag so the same state is not sent again before the stalled retry. A
+// refused flag that only a migration's change sets is a retired flag
+// (flagRetiredError), which syncSettings handles.
+func (r *TenantReconciler) settingsRefused(tenant *identityv1alpha1.Tenant, plan *migrationPlan, desired string, err error) error {
+	if retired := plan.retiredByPlatform(tenant, err); retired != nil {
+		return retired
+	}
 	err = classify(tenant, "updating the tenant settings", err)
 	var stalling *reconcile.StallingError
 	if errors.As(err, &stalling) && stalling.Reason == identityv1alpha1.ReasonFlagRefused {

@@ -37,6 +37,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -66,6 +67,7 @@ type options struct {
 	timeout     time.Duration
 	operatorEnv string
 	heapProfile string
+	cpuProfile  string
 	shards      int
 }
 
@@ -79,6 +81,7 @@ func main() {
 	flag.DurationVar(&o.deadlineIn, "deadline-in", 25*time.Second, "how far ahead of the migration's creation its mandatory date is")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "the whole run stops after this")
 	flag.StringVar(&o.heapProfile, "heap-profile", "", "write the operator's heap profile (go tool pprof) to this file at the end of the scale scenario")
+	flag.StringVar(&o.cpuProfile, "cpu-profile", "", "write CPU profiles of the 4 s around the mandatory date to FILE.operator and FILE.bench (the emulator runs in the bench process)")
 	flag.IntVar(&o.shards, "shards", 1, "operator instances splitting the tenants by the shard label: the default instance and N-1 shards")
 	flag.StringVar(&o.operatorEnv, "operator-env", "", "extra environment of the operator process, NAME=VALUE[,NAME=VALUE] (e.g. GOMEMLIMIT=140MiB)")
 	flag.Parse()
@@ -191,7 +194,7 @@ func (b *bench) startOperator(ctx context.Context, dir string) error {
 	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
 		return err
 	}
-	if b.o.heapProfile != "" {
+	if b.o.heapProfile != "" || b.o.cpuProfile != "" {
 		if b.pprofAddr, err = freeLoopbackAddr(); err != nil {
 			return err
 		}
@@ -411,6 +414,28 @@ func (b *bench) writeHeapProfile(path string) error {
 	return f.Close()
 }
 
+// writeCPUProfiles profiles the operator (its pprof endpoint) and this
+// process (the emulator and the bench) over the same d, to path.operator
+// and path.bench.
+func (b *bench) writeCPUProfiles(path string, d time.Duration) {
+	f, err := os.Create(path + ".bench")
+	if err == nil && pprof.StartCPUProfile(f) == nil {
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.pprofAddr, int(d.Seconds())))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "operator CPU profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	out, err := os.Create(path + ".operator")
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	_, _ = io.Copy(out, resp.Body)
+}
+
 // kubeRequests are the operator's requests to kube-apiserver by method
 // (rest_client_requests_total), from its metrics.
 func (b *bench) kubeRequests() map[string]float64 {
@@ -571,6 +596,12 @@ func (b *bench) deadline(ctx context.Context) error {
 	before := b.counts()
 	if err := b.env.Client.Create(ctx, m); err != nil {
 		return err
+	}
+	if b.o.cpuProfile != "" {
+		if err := sleep(ctx, time.Until(mandatory)-500*time.Millisecond); err != nil {
+			return err
+		}
+		go b.writeCPUProfiles(b.o.cpuProfile, 4*time.Second)
 	}
 	if err := sleep(ctx, time.Until(mandatory)); err != nil {
 		return err
