@@ -121,7 +121,7 @@ func TestEverySampleIsAccepted(t *testing.T) {
 		})
 	}
 	g := NewWithT(t)
-	g.Expect(kinds).To(HaveKeyWithValue("PlatformMigration", 4), "one sample per migration of the design")
+	g.Expect(kinds).To(HaveKeyWithValue("PlatformMigration", 6), "one sample per migration of the design, and the current runtime ends of life")
 	g.Expect(kinds).To(HaveKey("Tenant"))
 	g.Expect(kinds).To(HaveKey("EmailProvider"))
 	g.Expect(kinds).To(HaveKey("CustomDatabaseConnection"))
