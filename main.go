@@ -35,6 +35,7 @@ func main() {
 		reconcileTimeout     time.Duration
 		shardConfig          shard.Config
 		migrationStatus      bool
+		transitionParallel   int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" turns it off.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address to serve Go's /debug/pprof profiles on, for investigating memory and CPU; empty (the default) serves none.")
@@ -51,6 +52,7 @@ func main() {
 	flag.StringVar(&shardConfig.WatchLabelSelector, "watch-label-selector", "", "Reconcile only the Tenants, EmailProviders and CustomDatabaseConnections this label selector matches, as Flux's flag of that name: \"sharding.fluxcd.io/key in (shard1)\" for a shard, \"!sharding.fluxcd.io/key\" for the default instance of a sharded install; empty reconciles all.")
 	flag.StringVar(&shardConfig.Name, "shard-name", "", "Name of this instance's shard: what it records in the status.shard of the objects it holds, and its leader election Lease (identity-operator-NAME.identity.tenantops.io). Empty is the default instance, which keeps the unsharded Lease.")
 	flag.BoolVar(&migrationStatus, "platform-migration-status", true, "Run the PlatformMigration reconciler here: migration status, reminders and gauges, counting the tenants of every shard. Exactly one instance of a sharded install runs it (the default instance).")
+	flag.IntVar(&transitionParallel, "transition-parallelism", controllers.DefaultTransitionParallelism, "Tenants sent their PATCH at once when a migration's mandatory date passes (each tenant gets one PATCH, prepared 20 s before; the platform's limits are per tenant, so this bounds only the operator's own sockets and memory).")
 	logOptions := zap.Options{Development: false}
 	logOptions.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -77,6 +79,7 @@ func main() {
 			MetricsRegistry:        metrics.Registry,
 			Shard:                  shardConfig,
 			SkipPlatformMigrations: !migrationStatus,
+			TransitionParallelism:  transitionParallel,
 		},
 		MetricsBindAddress:      metricsAddr,
 		HealthProbeBindAddress:  probeAddr,
