@@ -28,6 +28,7 @@ import (
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/reconcile"
 )
 
@@ -42,6 +43,9 @@ const (
 
 	indexScriptConfigMap     = "spec.scripts.configMapKeyRef.name"
 	indexConfigurationSecret = "spec.configurationSecretRef.name"
+	// indexConnectionName indexes CustomDatabaseConnections by
+	// "<tenantRef.name>/<connectionName>": one writer per connection.
+	indexConnectionName      = "spec.tenantRef.name+connectionName"
 	defaultUserCountInterval = 10 * time.Minute
 )
 
@@ -107,6 +111,9 @@ type CustomDatabaseConnectionReconciler struct {
 	// Shard makes sure no other operator instance writes what this one does
 	// (internal/shard).
 	Shard reconcile.Ownership
+	// Remote creates, adopts, updates and deletes the connection by the
+	// ownership rule (internal/managed).
+	Remote *managed.Step
 }
 
 // Reconcile runs one pass for a CustomDatabaseConnection.
@@ -126,6 +133,9 @@ func (r *CustomDatabaseConnectionReconciler) reconcileConnection(ctx context.Con
 	if err != nil {
 		return reconcile.Success{}, err
 	}
+	if err := r.checkOnlyConnection(ctx, conn); err != nil {
+		return reconcile.Success{}, err
+	}
 	// Everything the spec points at is read before any call, so a missing
 	// ConfigMap or Secret costs the tenant's rate limit nothing.
 	desired, err := r.desiredConnection(ctx, conn)
@@ -136,7 +146,9 @@ func (r *CustomDatabaseConnectionReconciler) reconcileConnection(ctx context.Con
 	if err != nil {
 		return reconcile.Success{}, err
 	}
-	if err := r.syncConnection(ctx, api, tenant, conn, desired); err != nil {
+	conn.Status.Ownership = connectionOwnership(conn)
+	remote := &remoteConnection{r: r, api: api, tenant: tenant, conn: conn, desired: desired, hash: hashOf(conn.UID, desired)}
+	if _, err := r.Remote.Apply(ctx, conn, &conn.Status.Ownership, remote); err != nil {
 		return reconcile.Success{}, err
 	}
 
@@ -153,93 +165,143 @@ func (r *CustomDatabaseConnectionReconciler) reconcileConnection(ctx context.Con
 	return reconcile.Success{Reason: ReasonSynced, RequeueAfter: requeue, Message: readyMessage(conn)}, nil
 }
 
-// syncConnection makes the remote connection match desired: one GET in
-// steady state, a POST when it does not exist, and a PATCH of the complete
-// options when a managed value drifted or what would be sent changed.
-func (r *CustomDatabaseConnectionReconciler) syncConnection(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant,
-	conn *identityv1alpha1.CustomDatabaseConnection, desired *desiredConnection) error {
-	name := conn.Spec.ConnectionName
-	hash := hashOf(conn.UID, desired)
-	current, err := r.observe(ctx, api, tenant, conn)
-	if err != nil {
+// connectionKey is the value of indexConnectionName.
+func connectionKey(conn *identityv1alpha1.CustomDatabaseConnection) string {
+	return conn.Spec.TenantRef.Name + "/" + conn.Spec.ConnectionName
+}
+
+// checkOnlyConnection refuses to write a connection that another
+// CustomDatabaseConnection of the same Tenant already manages: both would
+// write its options, each undoing the other. The one that holds it
+// (status.ownership) keeps it and is never disturbed; between two that do
+// not (or both do), the older wins, then the first by name.
+func (r *CustomDatabaseConnectionReconciler) checkOnlyConnection(ctx context.Context, conn *identityv1alpha1.CustomDatabaseConnection) error {
+	var all identityv1alpha1.CustomDatabaseConnectionList
+	if err := r.List(ctx, &all, client.InNamespace(conn.Namespace), client.MatchingFields{indexConnectionName: connectionKey(conn)}); err != nil {
 		return err
 	}
-	if current == nil {
-		created, err := api.CreateConnection(ctx, identity.ConnectionCreate{
-			Name: name, Strategy: identity.StrategyAuth0, DisplayName: ptr.Deref(desired.DisplayName, ""),
-			EnabledClients: desired.EnabledClients, Options: desired.options(nil),
-		})
-		switch {
-		case err == nil:
-			setScriptsValid(conn, desired)
-			conn.Status.ConnectionID, conn.Status.AppliedHash = created.ID, hash
-			return nil
-		case errors.Is(err, identity.ErrConflict):
-			// Made meanwhile, or by our own retried create: adopt it.
-			if current, err = api.FindConnectionByName(ctx, name); err != nil {
-				return classify(tenant, fmt.Sprintf("reading connection %q", name), err)
-			}
-			r.adopt(conn, current)
-		default:
-			return connectionError(tenant, conn, desired, fmt.Sprintf("creating connection %q", name), err)
+	for i := range all.Items {
+		other := &all.Items[i]
+		if other.UID == conn.UID {
+			continue
+		}
+		holds, otherHolds := connectionOwnership(conn) != "", connectionOwnership(other) != ""
+		older := other.CreationTimestamp.Before(&conn.CreationTimestamp) ||
+			(other.CreationTimestamp.Equal(&conn.CreationTimestamp) && other.Name < conn.Name)
+		if (otherHolds && !holds) || (otherHolds == holds && older) {
+			return reconcile.Stalling(identityv1alpha1.ReasonConnectionClaimed,
+				"CustomDatabaseConnection %q already manages connection %s of Tenant %q, and a connection has one writer: this object writes nothing; delete it, or choose another spec.connectionName",
+				other.Name, conn.Spec.ConnectionName, conn.Spec.TenantRef.Name)
 		}
 	}
-
-	drifted := desired.drift(current)
-	if len(drifted) > 0 || conn.Status.AppliedHash != hash {
-		if len(drifted) > 0 && conn.Status.AppliedHash == hash {
-			r.Recorder.Eventf(conn, corev1.EventTypeWarning, EventReasonDrift,
-				"restored values changed outside the operator: %s", strings.Join(drifted, ", "))
-			log.FromContext(ctx).Info("correcting drift", "fields", drifted)
-		}
-		update := identity.ConnectionUpdate{DisplayName: desired.DisplayName, Options: desired.options(current)}
-		if desired.EnabledClients != nil {
-			update.EnabledClients = &desired.EnabledClients
-		}
-		if _, err := api.UpdateConnection(ctx, current.ID, update); err != nil {
-			return connectionError(tenant, conn, desired, fmt.Sprintf("updating connection %q", name), err)
-		}
-		setScriptsValid(conn, desired)
-	}
-	conn.Status.ConnectionID, conn.Status.AppliedHash = current.ID, hash
 	return nil
 }
 
-// observe reads the connection by the id in status, or finds it by name (to
-// adopt it, or when it was deleted behind the operator's back). nil: none.
-func (r *CustomDatabaseConnectionReconciler) observe(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant,
-	conn *identityv1alpha1.CustomDatabaseConnection) (*identity.Connection, error) {
-	name := conn.Spec.ConnectionName
+// remoteConnection is the connection on the tenant, for the shared step
+// (internal/managed): one GET in steady state, a POST when it does not
+// exist, and a PATCH of the complete options when a managed value drifted
+// or what would be sent changed.
+type remoteConnection struct {
+	r       *CustomDatabaseConnectionReconciler
+	api     identity.Client
+	tenant  *identityv1alpha1.Tenant
+	conn    *identityv1alpha1.CustomDatabaseConnection
+	desired *desiredConnection
+	hash    string
+	// current and drifted are what Observe read.
+	current *identity.Connection
+	drifted []string
+}
+
+// Observe reads the connection by the id in status, or finds it by name
+// (to adopt it, or when it was deleted behind the operator's back).
+func (c *remoteConnection) Observe(ctx context.Context) (managed.Observation, error) {
+	conn, name := c.conn, c.conn.Spec.ConnectionName
 	if id := conn.Status.ConnectionID; id != "" {
-		current, err := api.GetConnection(ctx, id)
+		current, err := c.api.GetConnection(ctx, id)
 		if err == nil {
-			return current, nil
+			return c.observed(current, true), nil
 		}
 		if !errors.Is(err, identity.ErrNotFound) {
-			return nil, classify(tenant, fmt.Sprintf("reading connection %q", name), err)
+			return managed.Observation{}, classify(c.tenant, fmt.Sprintf("reading connection %q", name), err)
 		}
-		// Deleted outside the operator: made again below (or adopted, if a
+		// Deleted outside the operator: made again (or adopted, if a
 		// connection of that name exists now).
-		r.Recorder.Eventf(conn, corev1.EventTypeWarning, EventReasonDrift, "connection %s (%s) was deleted outside the operator", name, id)
+		c.r.Recorder.Eventf(conn, corev1.EventTypeWarning, EventReasonDrift, "connection %s (%s) was deleted outside the operator", name, id)
 		conn.Status.ConnectionID = ""
 		conn.Status.Phase = identityv1alpha1.ConnectionPending
 	}
-	current, err := api.FindConnectionByName(ctx, name)
+	current, err := c.api.FindConnectionByName(ctx, name)
 	switch {
 	case errors.Is(err, identity.ErrNotFound):
-		return nil, nil
+		return managed.Observation{}, nil
 	case err != nil:
-		return nil, classify(tenant, fmt.Sprintf("looking up connection %q", name), err)
+		return managed.Observation{}, classify(c.tenant, fmt.Sprintf("looking up connection %q", name), err)
 	}
-	r.adopt(conn, current)
-	return current, nil
+	// From now on it is read by id.
+	conn.Status.ConnectionID = current.ID
+	return c.observed(current, false), nil
 }
 
-// adopt takes over a connection found by name: from now on it is read by
-// id, and deletionPolicy Delete applies to it.
-func (r *CustomDatabaseConnectionReconciler) adopt(conn *identityv1alpha1.CustomDatabaseConnection, current *identity.Connection) {
-	conn.Status.ConnectionID = current.ID
-	r.Recorder.Eventf(conn, corev1.EventTypeNormal, identityv1alpha1.EventReasonAdopted, "adopted the existing connection %s (%s)", current.Name, current.ID)
+func (c *remoteConnection) observed(current *identity.Connection, known bool) managed.Observation {
+	c.current, c.drifted = current, c.desired.drift(current)
+	return managed.Observation{Exists: true, Known: known, UpToDate: len(c.drifted) == 0 && c.conn.Status.AppliedHash == c.hash}
+}
+
+// Create posts the connection with the complete options.
+func (c *remoteConnection) Create(ctx context.Context) error {
+	name, desired := c.conn.Spec.ConnectionName, c.desired
+	created, err := c.api.CreateConnection(ctx, identity.ConnectionCreate{
+		Name: name, Strategy: identity.StrategyAuth0, DisplayName: ptr.Deref(desired.DisplayName, ""),
+		EnabledClients: desired.EnabledClients, Options: desired.options(nil),
+	})
+	if err != nil {
+		return connectionError(c.tenant, c.conn, desired, fmt.Sprintf("creating connection %q", name), err)
+	}
+	setScriptsValid(c.conn, desired)
+	c.conn.Status.ConnectionID, c.conn.Status.AppliedHash = created.ID, c.hash
+	return nil
+}
+
+// Update sends the complete options, merged into those the platform holds
+// that the spec does not manage.
+func (c *remoteConnection) Update(ctx context.Context) error {
+	conn, desired := c.conn, c.desired
+	if len(c.drifted) > 0 && conn.Status.AppliedHash == c.hash {
+		c.r.Recorder.Eventf(conn, corev1.EventTypeWarning, EventReasonDrift,
+			"restored values changed outside the operator: %s", strings.Join(c.drifted, ", "))
+		log.FromContext(ctx).Info("correcting drift", "fields", c.drifted)
+	}
+	update := identity.ConnectionUpdate{DisplayName: desired.DisplayName, Options: desired.options(c.current)}
+	if desired.EnabledClients != nil {
+		update.EnabledClients = &desired.EnabledClients
+	}
+	if _, err := c.api.UpdateConnection(ctx, c.current.ID, update); err != nil {
+		return connectionError(c.tenant, conn, desired, fmt.Sprintf("updating connection %q", conn.Spec.ConnectionName), err)
+	}
+	setScriptsValid(conn, desired)
+	conn.Status.AppliedHash = c.hash
+	return nil
+}
+
+// Describe names the connection for events.
+func (c *remoteConnection) Describe() string { return describeConnection(c.conn) }
+
+func describeConnection(conn *identityv1alpha1.CustomDatabaseConnection) string {
+	if id := conn.Status.ConnectionID; id != "" {
+		return fmt.Sprintf("connection %s (%s)", conn.Spec.ConnectionName, id)
+	}
+	return "connection " + conn.Spec.ConnectionName
+}
+
+// connectionOwnership is status.ownership, inferred for an object written
+// before the field existed: an applied hash means the operator wrote the
+// connection (it may have created it; it certainly wrote it).
+func connectionOwnership(conn *identityv1alpha1.CustomDatabaseConnection) identityv1alpha1.RemoteOwnership {
+	if s := conn.Status; s.Ownership == "" && s.ConnectionID != "" && s.AppliedHash != "" {
+		return identityv1alpha1.OwnershipAdoptedWritten
+	}
+	return conn.Status.Ownership
 }
 
 // scriptErrorRE finds the script a platform refusal names, as in
@@ -527,11 +589,16 @@ func sameKeys(a, b any) bool {
 }
 
 // reconcileDelete removes the connection, and with it its users, for
-// deletionPolicy Delete only: the default, Orphan, keeps a connection that
-// holds users. It deletes only a connection this object created or adopted
-// (status.connectionID), never one it merely found by name.
+// deletionPolicy Delete only (the default, Orphan, keeps a connection that
+// holds users), and only a connection the operator owns: one it created,
+// or adopted and then wrote (status.ownership). A connection it adopted and
+// never wrote is left, with an event.
 func (r *CustomDatabaseConnectionReconciler) reconcileDelete(ctx context.Context, conn *identityv1alpha1.CustomDatabaseConnection) error {
-	if conn.Spec.DeletionPolicy == identityv1alpha1.DeletionPolicyDelete && conn.Status.ConnectionID != "" {
+	policy := conn.Spec.DeletionPolicy
+	if policy == "" {
+		policy = identityv1alpha1.DeletionPolicyOrphan
+	}
+	err := r.Remote.Delete(ctx, conn, policy, connectionOwnership(conn), describeConnection(conn), func(ctx context.Context) error {
 		tenant, err := getTenant(ctx, r.Client, conn.Namespace, conn.Spec.TenantRef.Name, tenantRetry)
 		if err != nil {
 			return err
@@ -540,9 +607,13 @@ func (r *CustomDatabaseConnectionReconciler) reconcileDelete(ctx context.Context
 		if err != nil {
 			return err
 		}
-		if err := api.DeleteConnection(ctx, conn.Status.ConnectionID); err != nil {
+		if err := api.DeleteConnection(ctx, conn.Status.ConnectionID); err != nil && !errors.Is(err, identity.ErrNotFound) {
 			return classify(tenant, fmt.Sprintf("deleting connection %q", conn.Spec.ConnectionName), err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return reconcile.RemoveFinalizer(ctx, r.Client, conn, identityv1alpha1.Finalizer)
 }
@@ -562,6 +633,11 @@ func (r *CustomDatabaseConnectionReconciler) SetupWithManager(mgr ctrl.Manager) 
 		}
 		sort.Strings(names)
 		return slices.Compact(names)
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(context.Background(), &identityv1alpha1.CustomDatabaseConnection{}, indexConnectionName, func(obj client.Object) []string {
+		return []string{connectionKey(obj.(*identityv1alpha1.CustomDatabaseConnection))}
 	}); err != nil {
 		return err
 	}

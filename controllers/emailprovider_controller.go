@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,6 +21,7 @@ import (
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/reconcile"
 )
 
@@ -38,11 +40,15 @@ type EmailProviderReconciler struct {
 	Reader         client.Reader
 	Access         *TenantAccess
 	Clock          clock.PassiveClock
+	Recorder       record.EventRecorder
 	Summarizer     reconcile.Summarizer
 	ResyncInterval time.Duration
 	// Shard makes sure no other operator instance writes what this one does
 	// (internal/shard).
 	Shard reconcile.Ownership
+	// Remote creates, adopts, updates and deletes the provider by the
+	// ownership rule (internal/managed).
+	Remote *managed.Step
 }
 
 // Reconcile runs one pass for an EmailProvider.
@@ -57,9 +63,9 @@ func (r *EmailProviderReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	})
 }
 
-// reconcileProvider creates the provider, or updates what differs from the
-// spec: the fields the platform returns are compared, the secret ones by
-// their hash.
+// reconcileProvider creates the provider, adopts it, or updates what
+// differs from the spec (internal/managed): the fields the platform returns
+// are compared, the secret ones by their hash.
 func (r *EmailProviderReconciler) reconcileProvider(ctx context.Context, provider *identityv1alpha1.EmailProvider) error {
 	tenant, err := getTenant(ctx, r.Client, provider.Namespace, provider.Spec.TenantRef.Name, tenantRetry)
 	if err != nil {
@@ -72,48 +78,95 @@ func (r *EmailProviderReconciler) reconcileProvider(ctx context.Context, provide
 	if err != nil {
 		return err
 	}
-	api, err := r.Access.ClientFor(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	hash := hashOf(provider.UID, credentials)
-	enabled := ptr.Deref(provider.Spec.Enabled, true)
 	settings, err := providerSettings(provider)
 	if err != nil {
 		return err
 	}
-
-	changed := true
-	current, err := api.GetEmailProvider(ctx)
-	switch {
-	case errors.Is(err, identity.ErrNotFound):
-		_, err = api.CreateEmailProvider(ctx, identity.EmailProviderCreate{
-			Name: string(provider.Spec.Provider), Enabled: ptr.To(enabled), DefaultFromAddress: provider.Spec.DefaultFromAddress,
-			Credentials: credentials, Settings: settings,
-		})
-		if err != nil {
-			return classify(tenant, "creating the email provider", err)
-		}
-	case err != nil:
-		return classify(tenant, "reading the email provider", err)
-	default:
-		update, differs := providerDiff(provider, current, enabled, settings)
-		if differs || provider.Status.AppliedCredentialsHash != hash {
-			// Credentials go with every update: a changed provider name needs
-			// them, and sending them again is how a rotated Secret arrives.
-			update.Credentials = &credentials
-			if _, err := api.UpdateEmailProvider(ctx, update); err != nil {
-				return classify(tenant, "updating the email provider", err)
-			}
-		} else {
-			changed = false
-		}
+	api, err := r.Access.ClientFor(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	remote := &remoteProvider{api: api, tenant: tenant, p: provider, credentials: credentials, settings: settings,
+		hash: hashOf(provider.UID, credentials), enabled: ptr.Deref(provider.Spec.Enabled, true)}
+	provider.Status.Ownership = providerOwnership(provider)
+	changed, err := r.Remote.Apply(ctx, provider, &provider.Status.Ownership, remote)
+	if err != nil {
+		return err
 	}
 	provider.Status.Provider = provider.Spec.Provider
-	provider.Status.Enabled = ptr.To(enabled)
-	provider.Status.AppliedCredentialsHash = hash
+	provider.Status.Enabled = ptr.To(remote.enabled)
+	provider.Status.AppliedCredentialsHash = remote.hash
 	provider.Status.LastSyncTime = reconcile.SyncTime(provider.Status.LastSyncTime, r.Clock.Now(), changed, r.ResyncInterval)
 	return nil
+}
+
+// remoteProvider is the tenant's email provider, for the shared step. A
+// tenant has one, with no id: the one there is the one status records once
+// status.ownership is set.
+type remoteProvider struct {
+	api         identity.Client
+	tenant      *identityv1alpha1.Tenant
+	p           *identityv1alpha1.EmailProvider
+	credentials identity.EmailCredentials
+	settings    map[string]json.RawMessage
+	hash        string
+	enabled     bool
+	// update is what Observe found to differ.
+	update identity.EmailProviderUpdate
+}
+
+func (rp *remoteProvider) Observe(ctx context.Context) (managed.Observation, error) {
+	current, err := rp.api.GetEmailProvider(ctx)
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return managed.Observation{}, nil
+	case err != nil:
+		return managed.Observation{}, classify(rp.tenant, "reading the email provider", err)
+	}
+	update, differs := providerDiff(rp.p, current, rp.enabled, rp.settings)
+	rp.update = update
+	return managed.Observation{Exists: true, Known: rp.p.Status.Ownership != "",
+		UpToDate: !differs && rp.p.Status.AppliedCredentialsHash == rp.hash}, nil
+}
+
+func (rp *remoteProvider) Create(ctx context.Context) error {
+	_, err := rp.api.CreateEmailProvider(ctx, identity.EmailProviderCreate{
+		Name: string(rp.p.Spec.Provider), Enabled: ptr.To(rp.enabled), DefaultFromAddress: rp.p.Spec.DefaultFromAddress,
+		Credentials: rp.credentials, Settings: rp.settings,
+	})
+	if err != nil {
+		return classify(rp.tenant, "creating the email provider", err)
+	}
+	return nil
+}
+
+func (rp *remoteProvider) Update(ctx context.Context) error {
+	// Credentials go with every update: a changed provider name needs them,
+	// and sending them again is how a rotated Secret arrives.
+	rp.update.Credentials = &rp.credentials
+	if _, err := rp.api.UpdateEmailProvider(ctx, rp.update); err != nil {
+		return classify(rp.tenant, "updating the email provider", err)
+	}
+	return nil
+}
+
+func (rp *remoteProvider) Describe() string { return describeProvider(rp.tenant.Spec.Domain, rp.p) }
+
+func describeProvider(domain string, p *identityv1alpha1.EmailProvider) string {
+	if domain == "" {
+		return fmt.Sprintf("the email provider of Tenant %s", p.Spec.TenantRef.Name)
+	}
+	return fmt.Sprintf("the email provider of %s", domain)
+}
+
+// providerOwnership is status.ownership, inferred for an object written
+// before the field existed: an applied hash means the operator wrote the
+// provider.
+func providerOwnership(p *identityv1alpha1.EmailProvider) identityv1alpha1.RemoteOwnership {
+	if p.Status.Ownership == "" && p.Status.AppliedCredentialsHash != "" {
+		return identityv1alpha1.OwnershipAdoptedWritten
+	}
+	return p.Status.Ownership
 }
 
 // providerDiff keeps what differs between the spec and the provider as the
@@ -248,25 +301,63 @@ func (r *EmailProviderReconciler) checkOnlyProvider(ctx context.Context, p *iden
 	return nil
 }
 
-// reconcileDelete removes the remote provider for deletionPolicy Delete, and
-// lets the object go once that succeeded (or for Orphan, at once).
+// reconcileDelete removes the remote provider for deletionPolicy Delete
+// when the operator owns it (status.ownership: created, or adopted and
+// written), and lets the object go once that succeeded; for Orphan, or a
+// provider it does not own, at once. A provider that another EmailProvider
+// writes now is left to that one.
 func (r *EmailProviderReconciler) reconcileDelete(ctx context.Context, p *identityv1alpha1.EmailProvider) error {
-	if p.Spec.DeletionPolicy != identityv1alpha1.DeletionPolicyOrphan && p.Status.AppliedCredentialsHash != "" {
-		if err := r.checkOnlyProvider(ctx, p); err == nil {
-			tenant, err := getTenant(ctx, r.Client, p.Namespace, p.Spec.TenantRef.Name, tenantRetry)
-			if err != nil {
-				return err
-			}
-			api, err := r.Access.ClientFor(ctx, tenant)
-			if err != nil {
-				return err
-			}
-			if err := api.DeleteEmailProvider(ctx); err != nil {
-				return classify(tenant, "deleting the email provider", err)
-			}
+	policy := p.Spec.DeletionPolicy
+	if policy == "" {
+		policy = identityv1alpha1.DeletionPolicyDelete
+	}
+	ownership := providerOwnership(p)
+	if policy == identityv1alpha1.DeletionPolicyDelete && ownership.Deletable() {
+		successor, err := r.successor(ctx, p)
+		if err != nil {
+			return err
+		}
+		if successor != "" {
+			r.Recorder.Eventf(p, corev1.EventTypeNormal, identityv1alpha1.EventReasonRemoteObjectLeft,
+				"left %s in place although deletionPolicy is Delete: EmailProvider %q manages it now", describeProvider("", p), successor)
+			ownership = ""
 		}
 	}
+	err := r.Remote.Delete(ctx, p, policy, ownership, describeProvider("", p), func(ctx context.Context) error {
+		tenant, err := getTenant(ctx, r.Client, p.Namespace, p.Spec.TenantRef.Name, tenantRetry)
+		if err != nil {
+			return err
+		}
+		api, err := r.Access.ClientFor(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		if err := api.DeleteEmailProvider(ctx); err != nil {
+			return classify(tenant, "deleting the email provider", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	return reconcile.RemoveFinalizer(ctx, r.Client, p, identityv1alpha1.Finalizer)
+}
+
+// successor names another EmailProvider of the same Tenant, not being
+// deleted, that has written the provider since: the provider is its now.
+// An error (the cache could not be read) is returned, never taken for "none".
+func (r *EmailProviderReconciler) successor(ctx context.Context, p *identityv1alpha1.EmailProvider) (string, error) {
+	var all identityv1alpha1.EmailProviderList
+	if err := r.List(ctx, &all, client.InNamespace(p.Namespace), client.MatchingFields{indexTenantRef: p.Spec.TenantRef.Name}); err != nil {
+		return "", err
+	}
+	for i := range all.Items {
+		other := &all.Items[i]
+		if other.UID != p.UID && other.DeletionTimestamp.IsZero() && providerOwnership(other) != "" {
+			return other.Name, nil
+		}
+	}
+	return "", nil
 }
 
 // SetupWithManager registers the reconciler; it watches its Tenants (to

@@ -16,6 +16,7 @@ import (
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/reconcile"
 	"github.com/tenantops/identity-operator/internal/reminder"
 	"github.com/tenantops/identity-operator/internal/shard"
@@ -102,6 +103,13 @@ type Options struct {
 	// StalledRetry is how often an object that needs a person is tried again
 	// anyway, in case the fix was made on the platform side.
 	StalledRetry time.Duration
+	// DeletionTimeout bounds how long a deleted object keeps trying to clean
+	// up its remote object when the tenant cannot be reached (its
+	// credentials Secret deleted first, as a namespace deletion does; the
+	// tenant down): then the finalizer is released, the remote object left,
+	// and a Warning event names it (managed.DefaultDeletionTimeout when
+	// zero).
+	DeletionTimeout time.Duration
 	// Mailer sends migration reminders by email; nil sends Events only.
 	Mailer reminder.Mailer
 	// MetricsRegistry receives the migration gauges; nil skips them.
@@ -166,6 +174,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	summarizer := func(name string) reconcile.Summarizer {
 		return reconcile.Summarizer{Recorder: mgr.GetEventRecorderFor(name), StalledRetry: opts.StalledRetry}
 	}
+	remote := func(name string) *managed.Step {
+		return &managed.Step{Recorder: mgr.GetEventRecorderFor(name), Clock: opts.Clock, DeletionTimeout: opts.DeletionTimeout}
+	}
 	transitions := newTransitions(opts.Clock, opts.TransitionParallelism)
 	transitions.sent = opts.AfterTransitionPatch
 	if err := mgr.Add(transitions); err != nil {
@@ -175,7 +186,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), Access: access, Clock: opts.Clock, Recorder: mgr.GetEventRecorderFor("tenant-controller"),
 		Summarizer: summarizer("tenant-controller"), ResyncInterval: opts.ResyncInterval, Transitions: transitions,
 		Events: &onceEvents{client: mgr.GetClient(), scheme: mgr.GetScheme(), clock: opts.Clock, component: "tenant-controller"},
-		Shard:  shardClaimer(mgr, opts, "tenant-controller"),
+		Shard:  shardClaimer(mgr, opts, "tenant-controller"), Remote: remote("tenant-controller"),
 	}
 	if err := tenants.SetupWithManager(mgr); err != nil {
 		return err
@@ -196,8 +207,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}
 	providers := &EmailProviderReconciler{
 		Client: mgr.GetClient(), Reader: contents, Access: access, Clock: opts.Clock,
-		Summarizer: summarizer("emailprovider-controller"), ResyncInterval: opts.ResyncInterval,
-		Shard: shardClaimer(mgr, opts, "emailprovider-controller"),
+		Recorder: mgr.GetEventRecorderFor("emailprovider-controller"), Summarizer: summarizer("emailprovider-controller"),
+		ResyncInterval: opts.ResyncInterval, Shard: shardClaimer(mgr, opts, "emailprovider-controller"),
+		Remote: remote("emailprovider-controller"),
 	}
 	if err := providers.SetupWithManager(mgr); err != nil {
 		return err
@@ -206,6 +218,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), Reader: contents, Access: access, Clock: opts.Clock,
 		Recorder: mgr.GetEventRecorderFor("customdatabaseconnection-controller"), Summarizer: summarizer("customdatabaseconnection-controller"),
 		ResyncInterval: opts.ResyncInterval, Shard: shardClaimer(mgr, opts, "customdatabaseconnection-controller"),
+		Remote: remote("customdatabaseconnection-controller"),
 	}
 	return connections.SetupWithManager(mgr)
 }
@@ -232,6 +245,11 @@ func getTenant(ctx context.Context, c client.Client, namespace, name string, ret
 			return nil, reconcile.Waiting(identityv1alpha1.ReasonTenantNotFound, retry,
 				"Tenant %q (spec.tenantRef) not found in namespace %q: create it, or fix the reference", name, namespace)
 		}
+		return nil, err
+	}
+	// A Tenant refused as a second writer of its domain is no way to the
+	// tenant: its credentials would swap the first one's pooled client.
+	if err := checkOnlyTenant(ctx, c, tenant); err != nil {
 		return nil, err
 	}
 	return tenant, nil

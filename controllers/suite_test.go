@@ -49,6 +49,9 @@ var (
 // resync is short so that drift and steady-state tests see several resyncs.
 const resync = 2 * time.Second
 
+// deletionTimeout is how long a deletion waits for a tenant it cannot reach.
+const deletionTimeout = 5 * time.Second
+
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	var err error
@@ -76,6 +79,9 @@ func startOperator() (*testenv.Operator, error) {
 		ResyncInterval: resync,
 		StalledRetry:   time.Hour,
 		Mailer:         mailer,
+		// Short, so that a deletion that cannot reach its tenant is let go
+		// within a test.
+		DeletionTimeout: deletionTimeout,
 	}})
 }
 

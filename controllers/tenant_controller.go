@@ -27,6 +27,7 @@ import (
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/migration"
 	"github.com/tenantops/identity-operator/internal/reconcile"
 )
@@ -74,12 +75,14 @@ type TenantReconciler struct {
 	// Shard makes sure no other operator instance writes what this one does
 	// (internal/shard).
 	Shard reconcile.Ownership
+	// Remote bounds the deletion's wait for the tenant (internal/managed).
+	Remote *managed.Step
 }
 
 // Reconcile runs one pass for a Tenant.
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.Tenant{}, reconcile.Steps[*identityv1alpha1.Tenant]{
-		Apply: r.reconcileTenant, Delete: r.reconcileDelete, Shard: r.Shard,
+		Apply: r.applyTenant, Delete: r.reconcileDelete, Shard: r.Shard,
 		// Deleted, or moved to another shard: what was prepared for its
 		// next transition is no longer this instance's to send.
 		Gone: func(req ctrl.Request) {
@@ -729,12 +732,24 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *identity
 		return reconcile.Waiting(ReasonDependentsExist, dependentsRetry,
 			"waiting for %s to be deleted first: they need this Tenant's credentials to clean up", strings.Join(dependents, ", "))
 	}
+	// A Tenant refused as a second writer of its domain wrote nothing, and
+	// the pooled client is the first one's.
+	holder, err := domainHolder(ctx, r.Client, tenant)
+	if err != nil {
+		return err
+	}
+	if holder != nil {
+		return reconcile.RemoveFinalizer(ctx, r.Client, tenant, identityv1alpha1.Finalizer)
+	}
 	if tenant.Spec.DeletionPolicy == identityv1alpha1.DeletionPolicyDelete {
-		api, err := r.Access.ClientFor(ctx, tenant)
+		err := r.Remote.Bounded(ctx, tenant, describeTenantSettings(tenant), func(ctx context.Context) error {
+			api, err := r.Access.ClientFor(ctx, tenant)
+			if err != nil {
+				return err
+			}
+			return removeManagedSettings(ctx, api, tenant)
+		})
 		if err != nil {
-			return err
-		}
-		if err := removeManagedSettings(ctx, api, tenant); err != nil {
 			return err
 		}
 	}

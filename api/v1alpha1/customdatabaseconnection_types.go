@@ -237,6 +237,12 @@ type CustomDatabaseConnectionStatus struct {
 	// ConnectionID is the platform's id of the connection.
 	// +optional
 	ConnectionID string `json:"connectionID,omitempty"`
+	// Ownership is on what grounds the operator holds the connection:
+	// Created (it made it), Adopted (found by name and not yet written) or
+	// AdoptedWritten (found by name, then written). deletionPolicy Delete
+	// deletes only a Created or AdoptedWritten connection.
+	// +optional
+	Ownership RemoteOwnership `json:"ownership,omitempty"`
 	// Phase of the user migration.
 	// +optional
 	Phase ConnectionPhase `json:"phase,omitempty"`

@@ -181,6 +181,12 @@ type EmailProviderStatus struct {
 	// it over after twice the reconcile timeout.
 	// +optional
 	Shard string `json:"shard,omitempty"`
+	// Ownership is on what grounds the operator holds the tenant's
+	// provider: Created (it made it), Adopted (found and not yet written) or
+	// AdoptedWritten (found, then written). deletionPolicy Delete deletes
+	// only a Created or AdoptedWritten provider.
+	// +optional
+	Ownership RemoteOwnership `json:"ownership,omitempty"`
 	// Provider observed on the tenant.
 	// +optional
 	Provider EmailProviderName `json:"provider,omitempty"`
