@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/controllers"
@@ -53,7 +56,17 @@ func TestEmailProviderIsConfiguredAndItsSecretsNeverComeBack(t *testing.T) {
 	f.g.Expect(remote).To(HaveKeyWithValue("default_from_address", "no-reply@acme.example"))
 	f.g.Expect(remote["credentials"]).To(HaveKeyWithValue("smtp_pass", "first-relay-password"))
 	f.g.Expect(provider.Status.AppliedCredentialsHash).NotTo(BeEmpty())
-	f.g.Expect(provider.Status.AppliedCredentialsHash).NotTo(ContainSubstring("first-relay-password"))
+	// The password reaches the platform and nothing a user reads: not the
+	// object (spec, status, conditions, annotations), not its events. (A
+	// hex hash could never contain it: the whole object is what can.)
+	stored := &unstructured.Unstructured{}
+	stored.SetGroupVersionKind(identityv1alpha1.GroupVersion.WithKind("EmailProvider"))
+	f.g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "acme-mail"}, stored)).To(Succeed())
+	data, err := json.Marshal(stored.Object)
+	f.g.Expect(err).NotTo(HaveOccurred())
+	f.g.Expect(string(data)).To(ContainSubstring(provider.Status.AppliedCredentialsHash), "the stored object is the one read")
+	f.g.Expect(string(data)).NotTo(ContainSubstring("first-relay-password"))
+	f.g.Expect(strings.Join(f.events("acme-mail"), "\n")).NotTo(ContainSubstring("first-relay-password"))
 	f.g.Expect(f.row("emailproviders", "acme-mail")).To(And(HaveKeyWithValue("Provider", "smtp"), HaveKeyWithValue("Ready", "True"), HaveKeyWithValue("Tenant", "acme")))
 
 	// Steady state: the provider is read, never written.
