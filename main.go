@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/memlimit"
 	"github.com/tenantops/identity-operator/internal/reminder"
 	"github.com/tenantops/identity-operator/internal/shard"
@@ -28,6 +29,7 @@ func main() {
 		leaderElectNamespace string
 		resyncInterval       time.Duration
 		stalledRetry         time.Duration
+		deletionTimeout      time.Duration
 		smtpRelay            string
 		smtpFrom             string
 		smtpUsername         string
@@ -44,6 +46,7 @@ func main() {
 	flag.StringVar(&leaderElectNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the namespace the operator runs in).")
 	flag.DurationVar(&resyncInterval, "resync-interval", 10*time.Minute, "How often an object in steady state is compared with its tenant (one read), to find and correct drift.")
 	flag.DurationVar(&stalledRetry, "stalled-retry-interval", 30*time.Minute, "How often an object that needs a person (Stalled) is tried again anyway, in case the fix was made on the platform side.")
+	flag.DurationVar(&deletionTimeout, "deletion-timeout", managed.DefaultDeletionTimeout, "How long a deleted object keeps trying to delete its remote object when the tenant cannot be reached (its credentials Secret gone, as in a namespace deletion); then its finalizer is released, the remote object left, and a Warning RemoteObjectLeft event names it.")
 	flag.StringVar(&smtpRelay, "smtp-relay", "", "host:port of the SMTP relay that migration reminders are emailed through; empty sends Events only. The password is read from $SMTP_PASSWORD.")
 	flag.StringVar(&smtpFrom, "smtp-from", "identity-operator@localhost", "Sender address of reminder emails.")
 	flag.StringVar(&smtpUsername, "smtp-username", "", "User to authenticate to the SMTP relay as (PLAIN, over STARTTLS or to localhost).")
@@ -76,6 +79,7 @@ func main() {
 			Pool:                   identity.NewPool(identity.Options{Metrics: identity.DefaultMetrics()}),
 			ResyncInterval:         resyncInterval,
 			StalledRetry:           stalledRetry,
+			DeletionTimeout:        deletionTimeout,
 			MetricsRegistry:        metrics.Registry,
 			Shard:                  shardConfig,
 			SkipPlatformMigrations: !migrationStatus,
