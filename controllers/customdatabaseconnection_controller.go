@@ -162,7 +162,7 @@ func (r *CustomDatabaseConnectionReconciler) reconcileConnection(ctx context.Con
 	if next < requeue {
 		requeue = next
 	}
-	return reconcile.Success{Reason: ReasonSynced, RequeueAfter: requeue, Message: readyMessage(conn)}, nil
+	return reconcile.Success{Reason: identityv1alpha1.ReasonSynced, RequeueAfter: requeue, Message: readyMessage(conn)}, nil
 }
 
 // connectionKey is the value of indexConnectionName.
@@ -227,7 +227,7 @@ func (c *remoteConnection) Observe(ctx context.Context) (managed.Observation, er
 		}
 		// Deleted outside the operator: made again (or adopted, if a
 		// connection of that name exists now).
-		c.r.Recorder.Eventf(conn, corev1.EventTypeWarning, EventReasonDrift, "connection %s (%s) was deleted outside the operator", name, id)
+		c.r.Recorder.Eventf(conn, corev1.EventTypeWarning, identityv1alpha1.EventReasonDrift, "connection %s (%s) was deleted outside the operator", name, id)
 		conn.Status.ConnectionID = ""
 		conn.Status.Phase = identityv1alpha1.ConnectionPending
 	}
@@ -268,7 +268,7 @@ func (c *remoteConnection) Create(ctx context.Context) error {
 func (c *remoteConnection) Update(ctx context.Context) error {
 	conn, desired := c.conn, c.desired
 	if len(c.drifted) > 0 && conn.Status.AppliedHash == c.hash {
-		c.r.Recorder.Eventf(conn, corev1.EventTypeWarning, EventReasonDrift,
+		c.r.Recorder.Eventf(conn, corev1.EventTypeWarning, identityv1alpha1.EventReasonDrift,
 			"restored values changed outside the operator: %s", strings.Join(c.drifted, ", "))
 		log.FromContext(ctx).Info("correcting drift", "fields", c.drifted)
 	}

@@ -612,7 +612,7 @@ func TestTenantDeletionWaitsForItsCustomDatabaseConnection(t *testing.T) {
 	tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme", Namespace: f.ns}}
 
 	f.g.Expect(k8s.Delete(context.Background(), tenant)).To(Succeed())
-	msg := f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonDependentsExist)
+	msg := f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonDependentsExist)
 	f.g.Expect(msg).To(ContainSubstring("CustomDatabaseConnection/legacy-users"))
 
 	conn.Namespace = f.ns

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
-	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/internal/identity"
 	"github.com/tenantops/identity-operator/test/emulator/emulatortest"
 )
@@ -205,7 +204,7 @@ func TestTenantDeletionWaitsForItsEmailProvider(t *testing.T) {
 	tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme", Namespace: f.ns}}
 
 	f.g.Expect(k8s.Delete(context.Background(), tenant)).To(Succeed())
-	msg := f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonDependentsExist)
+	msg := f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonDependentsExist)
 	f.g.Expect(msg).To(ContainSubstring("EmailProvider/acme-mail"))
 
 	f.g.Expect(k8s.Delete(context.Background(), provider)).To(Succeed())

@@ -31,19 +31,10 @@ import (
 	"github.com/tenantops/identity-operator/internal/reminder"
 )
 
-// PlatformMigration conditions, reasons and events.
+// PlatformMigration conditions (the reasons are in api/v1alpha1).
 const (
 	// ConditionDeadlinePassed is True once the mandatory date has passed.
 	ConditionDeadlinePassed = "DeadlinePassed"
-
-	ReasonEvaluated           = "Evaluated"
-	ReasonInvalidSelector     = "InvalidSelector"
-	ReasonMandatoryDatePassed = "MandatoryDatePassed"
-	ReasonMandatoryDateAhead  = "MandatoryDateAhead"
-	ReasonMandatoryDateTBD    = "MandatoryDateTBD"
-	ReasonApplyPending        = "ApplyPending"
-	EventReasonReminder       = "MigrationReminder"
-	EventReasonEnforced       = "MigrationEnforced"
 
 	// readinessSettle is how long after a migration's creation its first
 	// round of reminders waits for tenants whose readiness is not known yet
@@ -111,7 +102,7 @@ func (r *PlatformMigrationReconciler) reconcileMigration(ctx context.Context, m 
 		requeue = d
 	}
 	t := m.Status.Tenants
-	return reconcile.Success{Reason: ReasonEvaluated, RequeueAfter: requeue,
+	return reconcile.Success{Reason: identityv1alpha1.ReasonEvaluated, RequeueAfter: requeue,
 		Message: fmt.Sprintf("%s: %d/%d tenants have the change; %d pending, %d not ready, %d affected, %d failed",
 			m.Status.Phase, t.Enabled, t.Selected, t.Pending, t.NotReady, t.Affected, t.Failed)}, nil
 }
@@ -122,7 +113,7 @@ func (r *PlatformMigrationReconciler) reconcileMigration(ctx context.Context, m 
 func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *identityv1alpha1.PlatformMigration, now time.Time) ([]tenantOutcome, error) {
 	for _, s := range []*metav1.LabelSelector{m.Spec.TenantSelector, m.Spec.NamespaceSelector} {
 		if _, err := metav1.LabelSelectorAsSelector(s); err != nil {
-			return nil, reconcile.Stalling(ReasonInvalidSelector, "the migration's selector is invalid: %v", err)
+			return nil, reconcile.Stalling(identityv1alpha1.ReasonInvalidSelector, "the migration's selector is invalid: %v", err)
 		}
 	}
 	// Every Tenant and EmailProvider, read straight from the cache without a
@@ -185,7 +176,7 @@ func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *id
 			reported := reportedState(tenant, m.Name)
 			switch {
 			case reported == nil || reported.State == identityv1alpha1.MigrationPending || reported.State == identityv1alpha1.MigrationNotReady:
-				o.state, o.reason = identityv1alpha1.MigrationPending, ReasonApplyPending
+				o.state, o.reason = identityv1alpha1.MigrationPending, identityv1alpha1.ReasonApplyPending
 				o.message = fmt.Sprintf("waiting for Tenant %s/%s to apply the change (%s)", tenant.Namespace, tenant.Name, d.Message)
 			case reported.State == identityv1alpha1.MigrationFailed:
 				o.state, o.reason, o.message = identityv1alpha1.MigrationFailed, reported.Reason, reported.Message
@@ -254,10 +245,10 @@ func (r *PlatformMigrationReconciler) writeStatus(ctx context.Context, m *identi
 		m.Status.EnforcedTime = &metav1.Time{Time: now}
 		if m.Spec.Change == nil {
 			// An end of life: the platform makes the change, the operator reports.
-			r.Recorder.Eventf(m, corev1.EventTypeNormal, EventReasonEnforced,
+			r.Recorder.Eventf(m, corev1.EventTypeNormal, identityv1alpha1.EventReasonEnforced,
 				"the mandatory date %s has passed: %d of %d selected tenants are still affected", m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Affected, counts.Selected)
 		} else {
-			r.Recorder.Eventf(m, corev1.EventTypeNormal, EventReasonEnforced,
+			r.Recorder.Eventf(m, corev1.EventTypeNormal, identityv1alpha1.EventReasonEnforced,
 				"the mandatory date %s has passed: the change is enforced on all %d selected tenants", m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Selected)
 		}
 	}
@@ -268,12 +259,12 @@ func (r *PlatformMigrationReconciler) writeStatus(ctx context.Context, m *identi
 	deadline := metav1.Condition{Type: ConditionDeadlinePassed, ObservedGeneration: m.Generation}
 	switch {
 	case m.Spec.MandatoryOptIn == nil:
-		deadline.Status, deadline.Reason, deadline.Message = metav1.ConditionFalse, ReasonMandatoryDateTBD, "the platform has not set a mandatory date yet"
+		deadline.Status, deadline.Reason, deadline.Message = metav1.ConditionFalse, identityv1alpha1.ReasonMandatoryDateTBD, "the platform has not set a mandatory date yet"
 	case enforced:
-		deadline.Status, deadline.Reason = metav1.ConditionTrue, ReasonMandatoryDatePassed
+		deadline.Status, deadline.Reason = metav1.ConditionTrue, identityv1alpha1.ReasonMandatoryDatePassed
 		deadline.Message = "the mandatory date " + m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339) + " has passed"
 	default:
-		deadline.Status, deadline.Reason = metav1.ConditionFalse, ReasonMandatoryDateAhead
+		deadline.Status, deadline.Reason = metav1.ConditionFalse, identityv1alpha1.ReasonMandatoryDateAhead
 		deadline.Message = "the mandatory date is " + m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339)
 	}
 	conditions := m.Status.Conditions
@@ -331,7 +322,7 @@ func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1a
 	var failures []string
 	for _, o := range waiting {
 		text := reminderText(m, o)
-		r.Recorder.Event(o.tenant, corev1.EventTypeWarning, EventReasonReminder, text)
+		r.Recorder.Event(o.tenant, corev1.EventTypeWarning, identityv1alpha1.EventReasonReminder, text)
 		if r.Mailer == nil || len(o.tenant.Spec.AdministratorEmails) == 0 {
 			continue
 		}

@@ -182,7 +182,7 @@ func TestOperatorRestartAcrossTheDeadlineMissesNothingAndRepeatsNothing(t *testi
 	f.g.Expect(m.Status.EnforcedTime.Equal(enforcedAt)).To(BeTrue(), "the enforcement time moved")
 	enforcedEvents := 0
 	for _, e := range f.clusterEvents(name) {
-		if strings.Contains(e, controllers.EventReasonEnforced) {
+		if strings.Contains(e, identityv1alpha1.EventReasonEnforced) {
 			enforcedEvents++
 		}
 	}
@@ -206,7 +206,7 @@ func TestRemindersReachAdministratorsOncePerInterval(t *testing.T) {
 	f.g.Expect(first.Data).To(ContainSubstring("Action needed"))
 	f.g.Expect(first.Data).To(ContainSubstring(name))
 	f.g.Eventually(func() []string { return f.events("globex") }, 10*time.Second, 100*time.Millisecond).Should(
-		ContainElement(HavePrefix("Warning " + controllers.EventReasonReminder)))
+		ContainElement(HavePrefix("Warning " + identityv1alpha1.EventReasonReminder)))
 
 	// Not again within the interval, not after a restart.
 	clock.Step(30 * time.Minute)

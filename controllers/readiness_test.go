@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
-	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/internal/migration"
 	"github.com/tenantops/identity-operator/test/emulator/emulatortest"
 )
@@ -184,7 +183,7 @@ func TestAnEndOfLifePastItsDateReportsAffectedTenantsAndChangesNothing(t *testin
 		f.g.Expect(k8s.List(context.Background(), &list, client.InNamespace(f.ns))).To(Succeed())
 		n := 0
 		for _, e := range list.Items {
-			if e.InvolvedObject.Name == "acme" && e.Reason == controllers.EventReasonReminder && strings.Contains(e.Message, "is Affected (CustomDatabaseOnOldSandbox)") {
+			if e.InvolvedObject.Name == "acme" && e.Reason == identityv1alpha1.EventReasonReminder && strings.Contains(e.Message, "is Affected (CustomDatabaseOnOldSandbox)") {
 				n += int(max(e.Count, 1)) // the recorder counts repeats of an event on one object
 			}
 		}
@@ -242,14 +241,14 @@ flags: {enable_sso: false}`), emulatortest.Legacy())
 			// ...and the migration says which flag is gone, and why.
 			tenant = f.tenantMigration("acme", name, 10*time.Second, func(g Gomega, s identityv1alpha1.TenantMigrationStatus) {
 				g.Expect(s.State).To(Equal(identityv1alpha1.MigrationFailed))
-				g.Expect(s.Reason).To(Equal(controllers.ReasonFlagRetired))
+				g.Expect(s.Reason).To(Equal(identityv1alpha1.ReasonFlagRetired))
 				g.Expect(s.Message).To(And(ContainSubstring("flags."+tt.flag), ContainSubstring(tt.answer)))
 			})
 			f.g.Expect(tenant.Status.RetiredFlags).To(ConsistOf(And(HaveField("Flag", tt.flag), HaveField("Migrations", []string{name}))))
-			f.g.Expect(f.events("acme")).To(ContainElement(HavePrefix("Warning " + controllers.EventReasonFlagRetired)))
+			f.g.Expect(f.events("acme")).To(ContainElement(HavePrefix("Warning " + identityv1alpha1.EventReasonFlagRetired)))
 			f.migrationStatus(m, 30*time.Second, func(g Gomega, s identityv1alpha1.PlatformMigrationStatus) {
 				g.Expect(s.Tenants.Failed).To(BeNumerically("==", 1))
-				g.Expect(s.TenantsNeedingAttention).To(ConsistOf(And(HaveField("Name", "acme"), HaveField("Reason", controllers.ReasonFlagRetired))))
+				g.Expect(s.TenantsNeedingAttention).To(ConsistOf(And(HaveField("Name", "acme"), HaveField("Reason", identityv1alpha1.ReasonFlagRetired))))
 			})
 
 			// The retired flag is not sent again.

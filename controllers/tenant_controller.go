@@ -32,24 +32,15 @@ import (
 	"github.com/tenantops/identity-operator/internal/reconcile"
 )
 
-// Tenant condition types and reasons.
+// Tenant condition types (the reasons are in api/v1alpha1).
 const (
 	// ConditionMigrationOverride is True while an enabled migration overrides
 	// a flag value the Tenant declares.
 	ConditionMigrationOverride = "MigrationOverride"
 
-	ReasonSynced          = "Synced"
-	ReasonDependentsExist = "DependentsExist"
-	ReasonTemplateRefused = "TemplateRefused"
-	ReasonFlagOverridden  = "FlagOverriddenByMigration"
-	EventReasonDrift      = "DriftCorrected"
-	EventReasonOverridden = "FlagOverriddenByMigration"
-	// EventReasonMigrationEnabled is posted once on a Tenant when a
-	// migration's change is on it (opted in, enrolled or enforced).
-	EventReasonMigrationEnabled = "MigrationEnabled"
-	templateResyncInterval      = time.Hour
-	rateLimitRetry              = 10 * time.Second
-	dependentsRetry             = 10 * time.Second
+	templateResyncInterval = time.Hour
+	rateLimitRetry         = 10 * time.Second
+	dependentsRetry        = 10 * time.Second
 	// readinessChangedRetry is how soon a Tenant is visited again when the
 	// settings a pass read changed a readiness outcome, and with it the
 	// flags to send.
@@ -139,7 +130,7 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 	if promptly {
 		requeue = readinessChangedRetry
 	}
-	return reconcile.Success{Reason: ReasonSynced, RequeueAfter: requeue,
+	return reconcile.Success{Reason: identityv1alpha1.ReasonSynced, RequeueAfter: requeue,
 		Message: fmt.Sprintf("%s is in the declared state (%d flags managed, %d migrations pending)", tenant.Spec.Domain, len(plan.flags), tenant.Status.MigrationsPending)}, nil
 }
 
@@ -271,10 +262,10 @@ func (r *TenantReconciler) reportOverrides(tenant *identityv1alpha1.Tenant, plan
 		}
 		msg := strings.Join(parts, "; ") + ": remove the flag from spec.flags"
 		if !meta.IsStatusConditionTrue(conditions, ConditionMigrationOverride) {
-			r.Recorder.Event(tenant, corev1.EventTypeWarning, EventReasonOverridden, msg)
+			r.Recorder.Event(tenant, corev1.EventTypeWarning, identityv1alpha1.EventReasonOverridden, msg)
 		}
 		meta.SetStatusCondition(&conditions, metav1.Condition{Type: ConditionMigrationOverride, Status: metav1.ConditionTrue,
-			Reason: ReasonFlagOverridden, Message: msg, ObservedGeneration: tenant.Generation})
+			Reason: identityv1alpha1.ReasonFlagOverridden, Message: msg, ObservedGeneration: tenant.Generation})
 	}
 	tenant.Status.Conditions = conditions
 }
@@ -289,7 +280,7 @@ func (r *TenantReconciler) recordMigrations(ctx context.Context, tenant *identit
 	for _, name := range enabled {
 		d := plan.decisions[name]
 		key := fmt.Sprintf("migration-enabled/%s/%d", name, tenant.Generation)
-		if err := r.Events.Once(ctx, tenant, key, corev1.EventTypeNormal, EventReasonMigrationEnabled,
+		if err := r.Events.Once(ctx, tenant, key, corev1.EventTypeNormal, identityv1alpha1.EventReasonMigrationEnabled,
 			fmt.Sprintf("%s is enabled on %s (%s): %s", name, tenant.Spec.Domain, d.Reason, d.Message)); err != nil {
 			log.FromContext(ctx).Error(err, "posting the MigrationEnabled event", "migration", name)
 		}
@@ -417,7 +408,7 @@ func (r *TenantReconciler) applySettings(ctx context.Context, api identity.Clien
 		patch, changed := settingsDiff(tenant.Spec.Settings, plan.flags, observed)
 		if !patch.IsEmpty() {
 			if drift {
-				r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonDrift,
+				r.Recorder.Eventf(tenant, corev1.EventTypeWarning, identityv1alpha1.EventReasonDrift,
 					"restored values changed outside the operator: %s", strings.Join(changed, ", "))
 				log.FromContext(ctx).Info("correcting drift", "fields", changed)
 			}
@@ -649,7 +640,7 @@ func (r *TenantReconciler) syncResetEmail(ctx context.Context, api identity.Clie
 		update, changed := templateDiff(want, current)
 		if len(changed) > 0 {
 			if tenant.Status.ResetEmail != nil && tenant.Status.ResetEmail.AppliedHash == hash {
-				r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonDrift,
+				r.Recorder.Eventf(tenant, corev1.EventTypeWarning, identityv1alpha1.EventReasonDrift,
 					"restored values of the reset_email template changed outside the operator: %s", strings.Join(changed, ", "))
 			}
 			if _, err := api.UpdateEmailTemplate(ctx, identity.TemplateResetEmail, update); err != nil {
@@ -665,7 +656,7 @@ func (r *TenantReconciler) syncResetEmail(ctx context.Context, api identity.Clie
 // with the built-in email provider, from, subject and body cannot be changed.
 func templateError(tenant *identityv1alpha1.Tenant, err error) error {
 	if errors.Is(err, identity.ErrInvalid) {
-		return reconcile.Stalling(ReasonTemplateRefused,
+		return reconcile.Stalling(identityv1alpha1.ReasonTemplateRefused,
 			"the platform refused the reset_email template (%v): customizing from, subject or body needs an EmailProvider for this tenant", err)
 	}
 	return classify(tenant, "updating the reset_email template", err)
@@ -729,7 +720,7 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *identity
 		return err
 	}
 	if len(dependents) > 0 {
-		return reconcile.Waiting(ReasonDependentsExist, dependentsRetry,
+		return reconcile.Waiting(identityv1alpha1.ReasonDependentsExist, dependentsRetry,
 			"waiting for %s to be deleted first: they need this Tenant's credentials to clean up", strings.Join(dependents, ", "))
 	}
 	// A Tenant refused as a second writer of its domain wrote nothing, and

@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
-	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/test/emulator/emulatortest"
 )
 
@@ -227,7 +226,7 @@ resetEmail:
   subject: Reset your Brand password
 `))
 	tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "brand"}}
-	msg := f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, controllers.ReasonTemplateRefused)
+	msg := f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonTemplateRefused)
 	f.g.Expect(msg).To(ContainSubstring("needs an EmailProvider"))
 
 	f.apply(smtpProvider("brand", smtp, "relay-password"))

@@ -25,15 +25,7 @@ import (
 // status.retiredFlags and never sent again, the migration is reported
 // Failed with reason FlagRetired, and the tenant's other settings are
 // applied in the same pass. A refused flag the Tenant declares itself stays
-// the terminal FlagRefused.
-const (
-	// ReasonFlagRetired is the reason of a migration (in the Tenant's
-	// status.migrations) whose change names a flag the platform no longer has.
-	ReasonFlagRetired = "FlagRetired"
-	// EventReasonFlagRetired is posted on a Tenant when a migration's flag
-	// is found retired.
-	EventReasonFlagRetired = "FlagRetired"
-)
+// the terminal FlagRefused (reasons FlagRetired, in api/v1alpha1).
 
 // flagRetiredError is the platform's refusal of a flag that only migrations
 // set on this tenant.
@@ -91,7 +83,7 @@ func (r *TenantReconciler) retireFlag(ctx context.Context, tenant *identityv1alp
 		p.decisions[name] = flagRetiredDecision(name, retiredFlagsOf(tenant, map[string]bool{retired.flag: true}))
 	}
 	log.FromContext(ctx).Info("a migration's flag is retired on the platform", "flag", retired.flag, "migrations", retired.migrations)
-	r.Recorder.Eventf(tenant, corev1.EventTypeWarning, EventReasonFlagRetired,
+	r.Recorder.Eventf(tenant, corev1.EventTypeWarning, identityv1alpha1.EventReasonFlagRetired,
 		"the platform no longer accepts flags.%s, set by %s (%s): it is not sent again; the other settings are applied",
 		retired.flag, strings.Join(retired.migrations, ", "), message)
 }
@@ -128,7 +120,7 @@ func flagRetiredDecision(name string, retired []identityv1alpha1.RetiredFlag) mi
 	for _, f := range retired {
 		parts = append(parts, fmt.Sprintf("flags.%s (%s)", f.Flag, f.Message))
 	}
-	return migration.Decision{Apply: true, State: identityv1alpha1.MigrationFailed, Reason: ReasonFlagRetired,
+	return migration.Decision{Apply: true, State: identityv1alpha1.MigrationFailed, Reason: identityv1alpha1.ReasonFlagRetired,
 		Message: fmt.Sprintf("the platform no longer accepts %s: the operator does not send it again and applies the tenant's other settings; "+
 			"check the platform's notice for it and update or delete PlatformMigration %s", strings.Join(parts, ", "), name)}
 }

@@ -39,9 +39,36 @@ const (
 
 // Tenant reasons.
 const (
+	ReasonSynced          = "Synced"
+	ReasonDependentsExist = "DependentsExist"
+	ReasonTemplateRefused = "TemplateRefused"
+	ReasonFlagOverridden  = "FlagOverriddenByMigration"
+	// ReasonFlagRetired is the reason of a migration (in the Tenant's
+	// status.migrations) whose change names a flag the platform no longer has.
+	ReasonFlagRetired     = "FlagRetired"
+	EventReasonDrift      = "DriftCorrected"
+	EventReasonOverridden = "FlagOverriddenByMigration"
+	// EventReasonMigrationEnabled is posted once on a Tenant when a
+	// migration's change is on it (opted in, enrolled or enforced).
+	EventReasonMigrationEnabled = "MigrationEnabled"
+	// EventReasonFlagRetired is posted on a Tenant when a migration's flag
+	// is found retired.
+	EventReasonFlagRetired = "FlagRetired"
 	// ReasonDuplicateTenant: another Tenant, created earlier, already
 	// manages the same domain; this one writes nothing.
 	ReasonDuplicateTenant = "DuplicateTenant"
+)
+
+// PlatformMigration reasons.
+const (
+	ReasonEvaluated           = "Evaluated"
+	ReasonInvalidSelector     = "InvalidSelector"
+	ReasonMandatoryDatePassed = "MandatoryDatePassed"
+	ReasonMandatoryDateAhead  = "MandatoryDateAhead"
+	ReasonMandatoryDateTBD    = "MandatoryDateTBD"
+	ReasonApplyPending        = "ApplyPending"
+	EventReasonReminder       = "MigrationReminder"
+	EventReasonEnforced       = "MigrationEnforced"
 )
 
 // EmailProvider reasons.

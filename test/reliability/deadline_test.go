@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
-	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/test/workload"
 )
 
@@ -114,7 +113,7 @@ func TestOperatorKilledBetweenTheDeadlinePatchAndItsStatusEnforcesExactlyOnce(t 
 	f.g.Expect(k8s.List(context.Background(), &events, client.InNamespace(f.ns))).To(Succeed())
 	announced := map[string]int{}
 	for _, e := range events.Items {
-		if e.Reason == controllers.EventReasonMigrationEnabled {
+		if e.Reason == identityv1alpha1.EventReasonMigrationEnabled {
 			for _, name := range names {
 				if strings.HasPrefix(e.Message, name+" ") {
 					announced[e.InvolvedObject.Name+"/"+name] += int(max(e.Count, 1))
