@@ -244,9 +244,12 @@ func (r *PlatformMigrationReconciler) writeStatus(ctx context.Context, m *identi
 	if enforced && m.Status.EnforcedTime == nil {
 		m.Status.EnforcedTime = &metav1.Time{Time: now}
 		if m.Spec.Change == nil {
-			// An end of life: the platform makes the change, the operator reports.
+			// An end of life: the platform makes the change, the operator
+			// reports (this first pass's counts may still include tenants
+			// not read yet, so they are not given here).
 			r.Recorder.Eventf(m, corev1.EventTypeNormal, identityv1alpha1.EventReasonEnforced,
-				"the mandatory date %s has passed: %d of %d selected tenants are still affected", m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Affected, counts.Selected)
+				"the mandatory date %s has passed: the platform makes this change itself; those of the %d selected tenants that still fail its readiness checks are reported Affected",
+				m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Selected)
 		} else {
 			r.Recorder.Eventf(m, corev1.EventTypeNormal, identityv1alpha1.EventReasonEnforced,
 				"the mandatory date %s has passed: the change is enforced on all %d selected tenants", m.Spec.MandatoryOptIn.UTC().Format(time.RFC3339), counts.Selected)
@@ -314,7 +317,11 @@ func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1a
 	if m.Status.LastReminderTime != nil {
 		last = &m.Status.LastReminderTime.Time
 	}
-	due, next := migration.ReminderDue(last, interval, now)
+	var mandatory *time.Time
+	if m.Spec.MandatoryOptIn != nil {
+		mandatory = &m.Spec.MandatoryOptIn.Time
+	}
+	due, next := migration.ReminderDueAt(last, interval, mandatory, now)
 	if !due {
 		return next, nil
 	}

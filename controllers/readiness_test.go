@@ -190,7 +190,7 @@ func TestAnEndOfLifePastItsDateReportsAffectedTenantsAndChangesNothing(t *testin
 		return n
 	}
 	f.g.Eventually(reminders, 10*time.Second, 100*time.Millisecond).Should(Equal(1), func() string { return strings.Join(f.events("acme"), "\n") })
-	f.g.Expect(f.clusterEvents(name)).To(ContainElement(ContainSubstring("selected tenants are still affected")))
+	f.g.Expect(f.clusterEvents(name)).To(ContainElement(ContainSubstring("the platform makes this change itself")))
 	clock.Step(61 * time.Minute)
 	f.g.Eventually(reminders, 10*resync, 100*time.Millisecond).Should(Equal(2))
 
@@ -199,6 +199,35 @@ func TestAnEndOfLifePastItsDateReportsAffectedTenantsAndChangesNothing(t *testin
 		f.g.Expect(f.emu.Requests(domain).Count("PATCH", "/api/v2/tenants/settings")).To(BeZero(), domain)
 	}
 	f.g.Expect(f.emu.Settings(acme)["sandbox_version"]).To(Equal("16"))
+}
+
+// The date itself brings a round of reminders, whatever the cadence: a
+// tenant told it was not ready hears, at the date, that it is now affected.
+func TestTheEndOfLifeDateRemindsTheTenantsItAffects(t *testing.T) {
+	f := newFixture(t)
+	now := clock.Now()
+	name := "eol-date-" + f.ns
+	f.tenant("globex", indent(createdAt(now.AddDate(-1, 0, 0))), onSandbox("16"))
+	f.ready(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "globex"}})
+	deadline := wholeSecond(now.Add(5 * time.Second)).Add(time.Second)
+	f.migration(name, wholeSecond(now.Add(-time.Hour)), &deadline, `  reminderInterval: 720h
+  readinessChecks:
+    - type: SandboxVersionAtLeast
+      version: "18"
+`)
+	reminded := func(state string) func() bool {
+		return func() bool {
+			for _, e := range f.events("globex") {
+				if strings.HasPrefix(e, "Warning "+identityv1alpha1.EventReasonReminder) && strings.Contains(e, name) && strings.Contains(e, "is "+state+" (SandboxVersionTooOld)") {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	f.g.Eventually(reminded("NotReady"), 10*time.Second, 100*time.Millisecond).Should(BeTrue())
+	f.g.Expect(clock.Now().Before(deadline)).To(BeTrue(), "the setup took longer than the deadline allows")
+	f.g.Eventually(reminded("Affected"), 10*time.Second, 100*time.Millisecond).Should(BeTrue(), "no reminder at the date")
 }
 
 func TestAMigrationFlagThePlatformRetiredLeavesTheOtherSettingsApplied(t *testing.T) {

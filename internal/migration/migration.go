@@ -207,6 +207,22 @@ func ReminderDue(last *time.Time, interval time.Duration, now time.Time) (due bo
 	return true, now.Add(interval)
 }
 
+// ReminderDueAt is ReminderDue with one more round due at the mandatory
+// date itself, whatever the cadence: it tells the tenants still not ready
+// that the date has come (an end of life's Affected tenants, a change's
+// failed ones). A round sent at or after the date does not repeat it.
+func ReminderDueAt(last *time.Time, interval time.Duration, mandatory *time.Time, now time.Time) (due bool, next time.Time) {
+	beforeDate := mandatory != nil && last != nil && last.Before(*mandatory)
+	if beforeDate && !now.Before(*mandatory) {
+		return true, now.Add(interval)
+	}
+	due, next = ReminderDue(last, interval, now)
+	if !due && beforeDate && next.After(*mandatory) {
+		next = *mandatory
+	}
+	return due, next
+}
+
 // WarmUp is how long before a transition a tenant is visited once more, so
 // that its connection to the platform and its token are fresh when the
 // transition comes and only the PATCH is left on the critical path. It is

@@ -63,10 +63,14 @@ func CheckReadiness(checks []identityv1alpha1.ReadinessCheck, s TenantState) Rea
 		if reason == ReasonReadinessUnknown {
 			return Readiness{Unknown: true, Reason: reason, Message: found}
 		}
+		joiner := "; "
 		if check.Message != "" {
 			advice = check.Message
+			if r := advice[0]; r >= 'A' && r <= 'Z' {
+				joiner = ". " // the check's message is a sentence of its own
+			}
 		}
-		return Readiness{Reason: reason, Message: found + "; " + advice}
+		return Readiness{Reason: reason, Message: found + joiner + advice}
 	}
 	return Readiness{Ready: true}
 }

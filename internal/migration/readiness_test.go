@@ -107,7 +107,10 @@ func TestACheckMessageReplacesTheAdviceNotTheFinding(t *testing.T) {
 	g := NewWithT(t)
 	r := CheckReadiness([]identityv1alpha1.ReadinessCheck{{Type: identityv1alpha1.ReadinessSandboxVersionAtLeast, Version: "18",
 		Message: "Node.js 12 and 16 are removed from 2025-02-10."}}, TenantState{Observed: true, SandboxVersion: "16"})
-	g.Expect(r.Message).To(Equal("the tenant's sandbox_version is 16, below 18; Node.js 12 and 16 are removed from 2025-02-10."))
+	g.Expect(r.Message).To(Equal("the tenant's sandbox_version is 16, below 18. Node.js 12 and 16 are removed from 2025-02-10."))
+	r = CheckReadiness([]identityv1alpha1.ReadinessCheck{{Type: identityv1alpha1.ReadinessSandboxVersionAtLeast, Version: "18"}},
+		TenantState{Observed: true, SandboxVersion: "16"})
+	g.Expect(r.Message).To(HavePrefix("the tenant's sandbox_version is 16, below 18; test its rules"))
 }
 
 // An end-of-life migration changes no flag: from its date on, a tenant
@@ -190,4 +193,37 @@ func TestAnUnreadTenantIsPendingNotNotReady(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The mandatory date brings a round of its own, so that an end of life's
+// tenants hear that they are now affected without waiting for the cadence.
+func TestAReminderRoundIsDueAtExactlyTheMandatoryDate(t *testing.T) {
+	interval := 720 * time.Hour
+	before := deadline.Add(-time.Hour)
+	at := deadline
+	tests := []struct {
+		name     string
+		last     *time.Time
+		now      time.Time
+		wantDue  bool
+		wantNext time.Time
+	}{
+		{"1ns before the date: the next round is the date", &before, deadline.Add(-ns), false, deadline},
+		{"exactly at the date", &before, deadline, true, deadline.Add(interval)},
+		{"1ns after the date (a late pass)", &before, deadline.Add(ns), true, deadline.Add(ns).Add(interval)},
+		{"the round at the date is not repeated", &at, deadline.Add(time.Hour), false, deadline.Add(interval)},
+		{"never sent", nil, deadline.Add(time.Hour), true, deadline.Add(time.Hour).Add(interval)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			mandatory := deadline
+			due, next := ReminderDueAt(tt.last, interval, &mandatory, tt.now)
+			g.Expect(due).To(Equal(tt.wantDue))
+			g.Expect(next).To(Equal(tt.wantNext))
+		})
+	}
+	// With the date TBD, only the cadence.
+	due, next := ReminderDueAt(&before, interval, nil, deadline)
+	NewWithT(t).Expect([]any{due, next}).To(Equal([]any{false, before.Add(interval)}))
 }
