@@ -32,12 +32,16 @@ const (
 	namespace      = "default"
 )
 
+// Their sandbox_version (the Node.js runtime of their scripts) is below the
+// platform's current one, so that the runtime end-of-life samples have
+// tenants to report: acme runs its database scripts on 18, globex is on 16.
 var sampleTenants = []struct {
 	name, domain string
 	legacy       bool
+	sandbox      string
 }{
-	{"acme", "acme.identity.test", true},
-	{"globex", "globex.identity.test", true},
+	{"acme", "acme.identity.test", true, "18"},
+	{"globex", "globex.identity.test", true, "16"},
 }
 
 type embedded struct {
@@ -105,6 +109,12 @@ func startEmbedded(ctx context.Context, root string) (_ *embedded, err error) {
 		var settings map[string]any
 		if t.legacy {
 			settings = server.LegacySettings()
+		}
+		if t.sandbox != "" {
+			if settings == nil {
+				settings = map[string]any{}
+			}
+			settings["sandbox_version"] = t.sandbox
 		}
 		creds, err := e.emulator.CreateTenant(t.domain, settings)
 		if errors.Is(err, server.ErrTenantExists) {
