@@ -118,13 +118,19 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 	if err := r.syncResetEmail(ctx, api, tenant); err != nil {
 		return reconcile.Success{}, err
 	}
-	r.prepareTransition(tenant, api, inputs, plan, now)
+	prepared := r.prepareTransition(tenant, api, inputs, plan, now)
 
 	// Back for the next transition of a migration (a mandatory date, say):
 	// once shortly before it to have a warm connection and prepare the
-	// change, then exactly at it to record what was sent.
+	// change, then at it to record what was sent - a moment after it when
+	// the PATCH is prepared, so that the process's CPU goes to sending
+	// every tenant's PATCH first.
+	wakeUp := migration.TenantWakeUp(now, plan.nextTransition)
+	if prepared {
+		wakeUp = plan.nextTransition.Add(transitionRecordDelay)
+	}
 	requeue := r.ResyncInterval
-	if d, ok := migration.RequeueAfter(now, migration.TenantWakeUp(now, plan.nextTransition)); ok && d < requeue {
+	if d, ok := migration.RequeueAfter(now, wakeUp); ok && d < requeue {
 		requeue = d
 	}
 	if promptly {
@@ -139,18 +145,19 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 // within the warm-up window: at the moment itself it goes to every tenant
 // at once, without waiting for a worker or a status write. Nothing is
 // prepared when the transition changes nothing for this tenant.
-func (r *TenantReconciler) prepareTransition(tenant *identityv1alpha1.Tenant, api identity.Client, inputs *migrationInputs, plan *migrationPlan, now time.Time) {
+func (r *TenantReconciler) prepareTransition(tenant *identityv1alpha1.Tenant, api identity.Client, inputs *migrationInputs, plan *migrationPlan, now time.Time) bool {
 	at := plan.nextTransition
 	if r.Transitions == nil || at.IsZero() || at.Sub(now) > migration.WarmUp {
-		return
+		return false
 	}
 	then := inputs.plan(tenant, at)
 	desired := desiredHash(tenant, then.flags)
 	if desired == desiredHash(tenant, plan.flags) {
-		return
+		return false
 	}
 	patch, _ := settingsDiff(tenant.Spec.Settings, then.flags, nil)
 	r.Transitions.prepare(client.ObjectKeyFromObject(tenant), at, desired, api, patch)
+	return true
 }
 
 // migrationPlan is what the PlatformMigrations selecting a tenant mean for
@@ -516,6 +523,16 @@ func settingsDiff(spec *identityv1alpha1.TenantSettings, flags map[string]bool, 
 				changed = append(changed, "settings."+identity.SettingChangePassword)
 			}
 		}
+		str(identity.SettingDefaultRedirection, s.DefaultRedirectionURI, observed.DefaultRedirectionURI, func(v *string) { patch.DefaultRedirectionURI = v })
+		if s.AllowedLogoutURLs != nil && (all || !equality.Semantic.DeepEqual(s.AllowedLogoutURLs, observed.AllowedLogoutURLs)) {
+			urls := append([]string{}, s.AllowedLogoutURLs...)
+			patch.AllowedLogoutURLs = &urls
+			changed = append(changed, "settings."+identity.SettingAllowedLogoutURLs)
+		}
+		if s.SessionCookieMode != nil && (all || observed.SessionCookie == nil || observed.SessionCookie.Mode != *s.SessionCookieMode) {
+			patch.SessionCookie = &identity.SessionCookie{Mode: *s.SessionCookieMode}
+			changed = append(changed, "settings."+identity.SettingSessionCookie)
+		}
 		if s.ErrorPage != nil {
 			want := &identity.ErrorPage{HTML: ptr.To(s.ErrorPage.HTML), ShowLogLink: ptr.To(s.ErrorPage.ShowLogLink), URL: ptr.To(s.ErrorPage.URL)}
 			if all || !jsonEqual(want, observed.ErrorPage) {
@@ -568,6 +585,13 @@ func observedSettings(spec *identityv1alpha1.TenantSettings, observed *identity.
 	out.IdleSessionLifetimeHours = hours(spec.IdleSessionLifetimeHours, observed.IdleSessionLifetime)
 	if spec.EnabledLocales != nil {
 		out.EnabledLocales = append([]string{}, observed.EnabledLocales...)
+	}
+	out.DefaultRedirectionURI = str(spec.DefaultRedirectionURI, observed.DefaultRedirectionURI)
+	if spec.AllowedLogoutURLs != nil {
+		out.AllowedLogoutURLs = append([]string{}, observed.AllowedLogoutURLs...)
+	}
+	if spec.SessionCookieMode != nil && observed.SessionCookie != nil {
+		out.SessionCookieMode = ptr.To(observed.SessionCookie.Mode)
 	}
 	if spec.ChangePassword != nil && observed.ChangePassword != nil {
 		out.ChangePassword = &identityv1alpha1.ObservedHostedPage{Enabled: ptr.Deref(observed.ChangePassword.Enabled, false), HTML: ptr.Deref(observed.ChangePassword.HTML, "")}
@@ -765,6 +789,8 @@ func removeManagedSettings(ctx context.Context, api identity.Client, tenant *ide
 			identity.SettingSessionLifetime: s.SessionLifetimeHours != nil, identity.SettingIdleSessionLifetime: s.IdleSessionLifetimeHours != nil,
 			identity.SettingEnabledLocales: s.EnabledLocales != nil, identity.SettingSandboxVersion: s.SandboxVersion != nil,
 			identity.SettingChangePassword: s.ChangePassword != nil, identity.SettingErrorPage: s.ErrorPage != nil,
+			identity.SettingSessionCookie: s.SessionCookieMode != nil, identity.SettingAllowedLogoutURLs: s.AllowedLogoutURLs != nil,
+			identity.SettingDefaultRedirection: s.DefaultRedirectionURI != nil,
 		} {
 			if declared {
 				patch.Remove = append(patch.Remove, key)

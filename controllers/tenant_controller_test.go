@@ -314,3 +314,36 @@ func meta_IsTrue(obj client.Object, t string) bool {
 	}
 	return false
 }
+
+// The session and redirect settings that infrastructure-as-code users manage
+// today: sent in the one PATCH, read back into status, and restored when
+// changed behind the operator's back.
+func TestTenantManagesSessionCookieLogoutURLsAndDefaultRedirection(t *testing.T) {
+	f := newFixture(t)
+	domain, _ := f.tenant("acme", indent(`
+settings:
+  sessionCookieMode: non-persistent
+  allowedLogoutURLs: [https://app.acme.example/bye, https://admin.acme.example/bye]
+  defaultRedirectionURI: https://app.acme.example/login
+`))
+	tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}
+	f.ready(tenant)
+
+	settings := f.emu.Settings(domain)
+	f.g.Expect(settings).To(HaveKeyWithValue("session_cookie", HaveKeyWithValue("mode", "non-persistent")))
+	f.g.Expect(settings).To(HaveKeyWithValue("allowed_logout_urls", ConsistOf("https://app.acme.example/bye", "https://admin.acme.example/bye")))
+	f.g.Expect(settings).To(HaveKeyWithValue("default_redirection_uri", "https://app.acme.example/login"))
+	f.g.Expect(f.emu.Requests(domain).Count("PATCH", "/api/v2/tenants/settings")).To(Equal(1))
+	f.g.Expect(*tenant.Status.Settings.SessionCookieMode).To(Equal("non-persistent"))
+	f.g.Expect(tenant.Status.Settings.AllowedLogoutURLs).To(HaveLen(2))
+	f.g.Expect(*tenant.Status.Settings.DefaultRedirectionURI).To(Equal("https://app.acme.example/login"))
+
+	// Someone switches the cookie back in the dashboard: the next resync
+	// restores it and says so.
+	f.emu.PatchSettings(domain, map[string]any{"session_cookie": map[string]any{"mode": "persistent"}})
+	clock.Step(resync)
+	f.g.Eventually(func() any { return f.emu.Settings(domain)["session_cookie"] }, 20*time.Second, 100*time.Millisecond).
+		Should(HaveKeyWithValue("mode", "non-persistent"))
+	f.g.Eventually(func() []string { return f.events("acme") }, 10*time.Second, 100*time.Millisecond).
+		Should(ContainElement(ContainSubstring("settings.session_cookie")))
+}

@@ -155,6 +155,27 @@ type TenantSettings struct {
 	// ErrorPage customizes the hosted error page (error_page).
 	// +optional
 	ErrorPage *ErrorPage `json:"errorPage,omitempty"`
+	// SessionCookieMode keeps the session cookie across browser restarts
+	// (persistent, the platform's default) or drops it when the browser
+	// closes (non-persistent) (session_cookie.mode).
+	// +optional
+	// +kubebuilder:validation:Enum=persistent;non-persistent
+	SessionCookieMode *string `json:"sessionCookieMode,omitempty"`
+	// AllowedLogoutURLs are the URLs users may be redirected to after they
+	// log out, for logouts that name no application (allowed_logout_urls).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.all(u, isURL(u))",message="settings.allowedLogoutURLs must be absolute URLs such as https://app.example.com/logged-out"
+	AllowedLogoutURLs []string `json:"allowedLogoutURLs,omitempty"`
+	// DefaultRedirectionURI is where a login that starts without an
+	// application (an invitation, a password reset) lands
+	// (default_redirection_uri).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https'",message="settings.defaultRedirectionURI must be an https:// URL"
+	DefaultRedirectionURI *string `json:"defaultRedirectionURI,omitempty"`
 }
 
 // HostedPage is a hosted page the tenant may customize.
@@ -424,6 +445,16 @@ type ObservedTenantSettings struct {
 	// ErrorPage (error_page).
 	// +optional
 	ErrorPage *ObservedErrorPage `json:"errorPage,omitempty"`
+	// SessionCookieMode (session_cookie.mode).
+	// +optional
+	SessionCookieMode *string `json:"sessionCookieMode,omitempty"`
+	// AllowedLogoutURLs (allowed_logout_urls).
+	// +optional
+	// +listType=atomic
+	AllowedLogoutURLs []string `json:"allowedLogoutURLs,omitempty"`
+	// DefaultRedirectionURI (default_redirection_uri).
+	// +optional
+	DefaultRedirectionURI *string `json:"defaultRedirectionURI,omitempty"`
 }
 
 // ObservedHostedPage is a hosted page's customization as the tenant holds it.
