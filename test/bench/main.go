@@ -546,6 +546,26 @@ func (b *bench) notReady(ctx context.Context) (int, string, error) {
 // steady watches resyncs with nothing changed.
 func (b *bench) steady(ctx context.Context) error {
 	fmt.Printf("\n== steady state: %d resyncs of %s, nothing changed\n", b.o.resyncs, b.o.resync)
+	// Readiness checks that read the tenant, on every tenant: they must be
+	// evaluated on the state the resync reads anyway, at no extra call. An
+	// end of life with its date TBD: it changes nothing and enforces nothing.
+	yes := true
+	checks := &identityv1alpha1.PlatformMigration{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-readiness"},
+		Spec: identityv1alpha1.PlatformMigrationSpec{
+			Severity: "High", GracePeriodStart: metav1.NewTime(time.Date(2024, 10, 2, 0, 0, 0, 0, time.UTC)),
+			ReadinessChecks: []identityv1alpha1.ReadinessCheck{
+				{Type: identityv1alpha1.ReadinessSandboxVersionAtLeast, Version: "18"},
+				{Type: identityv1alpha1.ReadinessCustomDatabaseSandboxAtLeast, Version: "18"},
+				{Type: identityv1alpha1.ReadinessFlagValue, Flag: "enable_public_signup_user_exists_error", Value: &yes},
+			},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": b.ns}},
+		},
+	}
+	if err := b.env.Client.Create(ctx, checks); err != nil {
+		return err
+	}
+	fmt.Printf("with a PlatformMigration whose 3 readiness checks read the tenant (sandbox_version, a custom database's sandbox, a flag) selecting every tenant\n")
 	// Let the first resync after creation pass, so every object is on its
 	// steady cadence.
 	if err := sleep(ctx, 2*b.o.resync); err != nil {
@@ -574,7 +594,14 @@ func (b *bench) steady(ctx context.Context) error {
 	fmt.Printf("operator CPU: %.1f s over the window = %.2f cores\n", cpu, cpu/window.Seconds())
 	rss, heap := b.ops.peaks()
 	fmt.Printf("operator peak memory so far: RSS %.1f MiB, Go heap in use %.1f MiB\n", mib(rss), mib(heap))
-	return nil
+	var m identityv1alpha1.PlatformMigration
+	if err := b.env.Client.Get(ctx, client.ObjectKey{Name: checks.Name}, &m); err != nil {
+		return err
+	}
+	if t := m.Status.Tenants; t != nil {
+		fmt.Printf("the readiness checks' verdict: %d selected, %d ready (Enabled), %d not ready, %d pending\n", t.Selected, t.Enabled, t.NotReady, t.Pending)
+	}
+	return b.env.Client.Delete(ctx, checks)
 }
 
 // deadline applies a migration whose mandatory date passes during the run.
