@@ -121,10 +121,9 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 	prepared := r.prepareTransition(tenant, api, inputs, plan, now)
 
 	// Back for the next transition of a migration (a mandatory date, say):
-	// once shortly before it to have a warm connection and prepare the
-	// change, then at it to record what was sent - a moment after it when
-	// the PATCH is prepared, so that the process's CPU goes to sending
-	// every tenant's PATCH first.
+	// once shortly before it to prepare the change, then at it to record
+	// what was sent - a moment after it when the PATCH is prepared, so that
+	// the process's CPU goes to sending every tenant's PATCH first.
 	wakeUp := migration.TenantWakeUp(now, plan.nextTransition)
 	if prepared {
 		wakeUp = plan.nextTransition.Add(transitionRecordDelay)
@@ -142,12 +141,12 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 
 // prepareTransition hands the PATCH that the next calendar transition (a
 // mandatory date) will need to r.Transitions, once the transition is
-// within the warm-up window: at the moment itself it goes to every tenant
+// within migration.PrepareAhead: at the moment itself it goes to every tenant
 // at once, without waiting for a worker or a status write. Nothing is
 // prepared when the transition changes nothing for this tenant.
 func (r *TenantReconciler) prepareTransition(tenant *identityv1alpha1.Tenant, api identity.Client, inputs *migrationInputs, plan *migrationPlan, now time.Time) bool {
 	at := plan.nextTransition
-	if r.Transitions == nil || at.IsZero() || at.Sub(now) > migration.WarmUp {
+	if r.Transitions == nil || at.IsZero() || at.Sub(now) > migration.PrepareAhead {
 		return false
 	}
 	then := inputs.plan(tenant, at)

@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/internal/migration"
 )
 
 // DefaultTransitionParallelism bounds how many tenants' PATCHes are in
@@ -33,8 +34,10 @@ const transitionSendTimeout = 30 * time.Second
 
 // transitions sends, at the moment a migration's calendar transition comes
 // (its mandatory date), the settings PATCH each tenant prepared in the pass
-// shortly before it, for every tenant at once, and before any status is
-// written for it: remote first.
+// before it, for every tenant at once, and before any status is written for
+// it: remote first. The pass prepares up to migration.PrepareAhead before
+// the moment; WarmUp before it, each prepared tenant's connection is used
+// once (one read), so that only the PATCH is left at the moment.
 //
 // Status follows: the Tenant's own pass, due at the same moment, takes the
 // outcome instead of sending anything and records it. Without this, each
@@ -121,24 +124,58 @@ func (t *transitions) prepare(key types.NamespacedName, at time.Time, desired st
 	go t.wait(key, p)
 }
 
-// wait sends p at its moment. It sleeps in slices of at most a second and
-// asks the clock again after each, so that a clock that is moved (tests) is
-// followed, and the last slice ends at the moment itself.
+// wait warms the tenant's connection migration.WarmUp before p's moment
+// (unless p was prepared closer to it than that), then sends p at the
+// moment.
 func (t *transitions) wait(key types.NamespacedName, p *preparedPatch) {
+	if warm := p.at.Add(-migration.WarmUp); t.clock.Now().Before(warm) {
+		if !t.sleepUntil(warm, p.cancel) {
+			return
+		}
+		t.warm(p)
+	}
+	if t.sleepUntil(p.at, p.cancel) {
+		t.send(key, p)
+	}
+}
+
+// sleepUntil waits until the clock reaches at, false if cancel closes
+// first. It sleeps in slices of at most a second and asks the clock again
+// after each, so that a clock that is moved (tests) is followed, and the
+// last slice ends at the moment itself.
+func (t *transitions) sleepUntil(at time.Time, cancel <-chan struct{}) bool {
 	for {
-		left := p.at.Sub(t.clock.Now())
+		left := at.Sub(t.clock.Now())
 		if left <= 0 {
-			break
+			return true
 		}
 		timer := time.NewTimer(min(left, time.Second))
 		select {
-		case <-p.cancel:
+		case <-cancel:
 			timer.Stop()
-			return
+			return false
 		case <-timer.C:
 		}
 	}
-	t.send(key, p)
+}
+
+// warm reads the tenant's settings once, so that its connection is open and
+// its token fresh at the moment (the pass that prepared p may have been two
+// minutes before, and idle connections close after 30 s). Its answer is not
+// needed: a failure only means the PATCH at the moment opens its own.
+func (t *transitions) warm(p *preparedPatch) {
+	t.mu.Lock()
+	lifetime := t.lifetime
+	t.mu.Unlock()
+	select {
+	case t.sem <- struct{}{}:
+	case <-lifetime.Done():
+		return
+	}
+	defer func() { <-t.sem }()
+	ctx, cancel := context.WithTimeout(lifetime, migration.WarmUp/2)
+	defer cancel()
+	_, _ = p.api.GetTenantSettings(ctx)
 }
 
 // send sends p once, whoever asks first: its timer or a pass of the tenant.

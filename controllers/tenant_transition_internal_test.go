@@ -26,6 +26,7 @@ type patchCounter struct {
 	identity.Client
 	delay             time.Duration
 	sent, inFlight    atomic.Int32
+	reads             atomic.Int32
 	mu                sync.Mutex
 	mostInFlightAtOne int32
 }
@@ -43,6 +44,11 @@ func (p *patchCounter) PatchTenantSettings(ctx context.Context, _ identity.Setti
 	}
 	p.sent.Add(1)
 	return &identity.TenantSettings{Flags: map[string]bool{"change_pwd_flow_v1": false}}, nil
+}
+
+func (p *patchCounter) GetTenantSettings(context.Context) (*identity.TenantSettings, error) {
+	p.reads.Add(1)
+	return &identity.TenantSettings{}, nil
 }
 
 func startTransitions(t *testing.T, c clock.PassiveClock, parallelism int) *transitions {
@@ -139,4 +145,24 @@ func TestTransitionsSendEveryTenantAtOnceWithinTheBound(t *testing.T) {
 	g.Expect(last.Sub(at)).To(BeNumerically("<", time.Second))
 	g.Expect(api.mostInFlightAtOne).To(BeNumerically("<=", 8), "more in flight than the bound")
 	g.Expect(api.mostInFlightAtOne).To(BeNumerically(">", 1), "sent one at a time")
+}
+
+func TestTransitionPreparedEarlyWarmsTheConnectionOnceThenSendsAtTheMoment(t *testing.T) {
+	g := NewWithT(t)
+	at := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	warm := at.Add(-20 * time.Second)
+	fake := clocktesting.NewFakePassiveClock(at.Add(-2 * time.Minute))
+	tr := startTransitions(t, fake, 4)
+	api := &patchCounter{}
+	tr.prepare(transitionKey, at, "h1", api, identity.SettingsPatch{})
+
+	fake.SetTime(warm.Add(-time.Nanosecond))
+	g.Consistently(api.reads.Load, 1500*time.Millisecond, 100*time.Millisecond).Should(BeZero(), "warmed before WarmUp")
+	fake.SetTime(warm)
+	g.Eventually(api.reads.Load, 3*time.Second, 50*time.Millisecond).Should(BeEquivalentTo(1), "not warmed at WarmUp")
+	g.Consistently(api.sent.Load, 1500*time.Millisecond, 100*time.Millisecond).Should(BeZero(), "sent before its moment")
+
+	fake.SetTime(at)
+	g.Eventually(api.sent.Load, 3*time.Second, 50*time.Millisecond).Should(BeEquivalentTo(1))
+	g.Expect(api.reads.Load()).To(BeEquivalentTo(1), "warmed more than once")
 }

@@ -223,19 +223,27 @@ func ReminderDueAt(last *time.Time, interval time.Duration, mandatory *time.Time
 	return due, next
 }
 
-// WarmUp is how long before a transition a tenant is visited once more, so
-// that its connection to the platform and its token are fresh when the
-// transition comes and only the PATCH is left on the critical path. It is
-// shorter than the identity client's idle-connection timeout (30 s).
+// PrepareAhead is how long before a transition a tenant is visited once
+// more, to prepare the change the transition needs: a fleet's passes spread
+// over it at the pace of the workers (2,500 tenants per instance took longer
+// than 20 s), and the prepared change then waits for its moment outside any
+// queue.
+const PrepareAhead = 2 * time.Minute
+
+// WarmUp is how long before a transition the connection of a tenant whose
+// change is prepared is used once more, so that the connection and the
+// token are fresh when the transition comes and only the PATCH is left on
+// the critical path. It is shorter than the identity client's
+// idle-connection timeout (30 s).
 const WarmUp = 20 * time.Second
 
 // TenantWakeUp is when a tenant's next pass is due for a transition at at:
-// WarmUp before it while that is still ahead, otherwise at it exactly.
-// (The pass at the warm-up schedules the one at the transition.) A zero
+// PrepareAhead before it while that is still ahead, otherwise at it exactly.
+// (The pass that prepares schedules the one that records.) A zero
 // transition stays zero.
 func TenantWakeUp(now, at time.Time) time.Time {
-	if warm := at.Add(-WarmUp); !at.IsZero() && now.Before(warm) {
-		return warm
+	if prepare := at.Add(-PrepareAhead); !at.IsZero() && now.Before(prepare) {
+		return prepare
 	}
 	return at
 }

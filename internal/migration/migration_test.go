@@ -219,17 +219,17 @@ func TestRequeueAfterPicksTheEarliestMomentAhead(t *testing.T) {
 	g.Expect(ok).To(BeFalse(), "a moment exactly now or past is not ahead")
 }
 
-func TestTenantWakeUpComesWarmUpBeforeTheTransitionThenAtIt(t *testing.T) {
-	warm := deadline.Add(-WarmUp)
+func TestTenantWakeUpComesToPrepareBeforeTheTransitionThenAtIt(t *testing.T) {
+	prepare := deadline.Add(-PrepareAhead)
 	tests := []struct {
 		name string
 		now  time.Time
 		want time.Time
 	}{
-		{"long before: the warm-up", deadline.Add(-time.Hour), warm},
-		{"warm-up -1ns: the warm-up", warm.Add(-ns), warm},
-		{"exactly at the warm-up: the transition", warm, deadline},
-		{"warm-up +1ns: the transition", warm.Add(ns), deadline},
+		{"long before: to prepare", deadline.Add(-time.Hour), prepare},
+		{"prepare -1ns: to prepare", prepare.Add(-ns), prepare},
+		{"exactly at prepare: the transition", prepare, deadline},
+		{"prepare +1ns: the transition", prepare.Add(ns), deadline},
 		{"deadline -1ns: the transition", deadline.Add(-ns), deadline},
 		{"exactly at the transition: the transition (RequeueAfter finds nothing ahead)", deadline, deadline},
 	}
