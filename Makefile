@@ -67,7 +67,7 @@ bench: envtest ## Print the benchmark figures: emulator throughput; scale, stead
 		KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./test/bench -scenario all -tenants $$n -resync 10s -deadline-in 30s || exit 1; \
 	done
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./test/bench -scenario deadline -tenants 1000 -resync 10m -deadline-in 40s
-	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./test/bench -scenario deadline -tenants 5000 -shards 2 -resync 10m -deadline-in 90s
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./test/bench -scenario deadline -tenants 5000 -shards 2 -resync 10m -deadline-in 180s
 
 .PHONY: run
 run: ## Run the operator: against your cluster if a kube context is set, else on the embedded default (control plane + emulator + samples).
