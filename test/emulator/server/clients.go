@@ -398,6 +398,17 @@ func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
 		mgmtError(w, http.StatusForbidden, "insufficient_scope", "Insufficient scope, expected any of: update:clients")
 		return
 	}
+	s.changeClient(w, r, hasAnyScope(claims, "read:client_keys", "update:client_keys"), func(c *store.Client) {
+		applyClientFields(c, body)
+		if newSecret {
+			s.setSecret(c, body["client_secret"].(string))
+		}
+	})
+}
+
+// changeClient applies change to the client the path names, in one
+// transaction, and answers it (with its secret when withSecret), or 404.
+func (s *Server) changeClient(w http.ResponseWriter, r *http.Request, withSecret bool, change func(*store.Client)) {
 	var (
 		out     store.Client
 		missing bool
@@ -411,10 +422,7 @@ func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		applyClientFields(&c, body)
-		if newSecret {
-			s.setSecret(&c, body["client_secret"].(string))
-		}
+		change(&c)
 		out = c
 		return q.PutClient(c)
 	})
@@ -424,7 +432,7 @@ func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
 	case missing:
 		clientNotFound(w)
 	default:
-		writeJSON(w, http.StatusOK, s.clientView(out, hasAnyScope(claims, "read:client_keys", "update:client_keys")))
+		writeJSON(w, http.StatusOK, s.clientView(out, withSecret))
 	}
 }
 
@@ -467,29 +475,5 @@ func (s *Server) rotateClientSecret(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authorize(w, r, "update:client_keys"); !ok {
 		return
 	}
-	var (
-		out     store.Client
-		missing bool
-	)
-	err := s.store.Tx(func(q store.Q) error {
-		c, err := q.TenantClient(tenantOf(r), r.PathValue("id"))
-		if errors.Is(err, store.ErrNotFound) {
-			missing = true
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		s.setSecret(&c, randomAlnum(64))
-		out = c
-		return q.PutClient(c)
-	})
-	switch {
-	case err != nil:
-		s.internal(w, err)
-	case missing:
-		clientNotFound(w)
-	default:
-		writeJSON(w, http.StatusOK, s.clientView(out, true))
-	}
+	s.changeClient(w, r, true, func(c *store.Client) { s.setSecret(c, randomAlnum(64)) })
 }

@@ -278,17 +278,27 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, connectionView(c))
 }
 
+// pathConnection reads the connection the path names, or answers 404
+// inexistent_connection (or 500) and returns false.
+func (s *Server) pathConnection(w http.ResponseWriter, r *http.Request) (store.Connection, bool) {
+	c, err := s.store.Q().Connection(tenantOf(r), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		mgmtError(w, http.StatusNotFound, "inexistent_connection", "The connection does not exist")
+		return c, false
+	}
+	if err != nil {
+		s.internal(w, err)
+		return c, false
+	}
+	return c, true
+}
+
 func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authorize(w, r, "read:connections"); !ok {
 		return
 	}
-	c, err := s.store.Q().Connection(tenantOf(r), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		mgmtError(w, http.StatusNotFound, "inexistent_connection", "The connection does not exist")
-		return
-	}
-	if err != nil {
-		s.internal(w, err)
+	c, ok := s.pathConnection(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, project(r, connectionView(c)))
@@ -470,13 +480,8 @@ func (s *Server) getConnectionClients(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
-	c, err := s.store.Q().Connection(tenantOf(r), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		mgmtError(w, http.StatusNotFound, "inexistent_connection", "The connection does not exist")
-		return
-	}
-	if err != nil {
-		s.internal(w, err)
+	c, ok := s.pathConnection(w, r)
+	if !ok {
 		return
 	}
 	items := []map[string]any{}

@@ -209,31 +209,8 @@ type ClientGrantFilter struct {
 // ClientGrants lists matching grants in creation order, with offset and
 // limit (limit < 0: all), and the total number that match.
 func (q Q) ClientGrants(domain string, f ClientGrantFilter, offset, limit int) ([]ClientGrant, int, error) {
-	where, args := `domain = ? AND seq > ?`, []any{domain, f.AfterSeq}
-	for _, c := range []struct{ col, v string }{{"client_id", f.ClientID}, {"audience", f.Audience}, {"subject_type", f.SubjectType}} {
-		if c.v != "" {
-			where += ` AND ` + c.col + ` = ?`
-			args = append(args, c.v)
-		}
-	}
-	total, err := count(q, `SELECT count(*) FROM client_grants WHERE `+where, args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := q.ex.QueryContext(bg, `SELECT `+grantCols+` FROM client_grants WHERE `+where+` ORDER BY seq LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []ClientGrant
-	for rows.Next() {
-		g, err := scanGrant(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, g)
-	}
-	return out, total, rows.Err()
+	return listPage(q, "client_grants", grantCols, `domain = ? AND seq > ?`, []any{domain, f.AfterSeq},
+		[]filter{{"client_id", f.ClientID}, {"audience", f.Audience}, {"subject_type", f.SubjectType}}, offset, limit, scanGrant)
 }
 
 // DeleteClientGrant removes a grant and reports whether it existed.

@@ -256,31 +256,9 @@ type UserFilter struct {
 
 // Users lists matching users in creation order with offset and limit.
 func (q Q) Users(domain string, f UserFilter, offset, limit int) ([]User, int, error) {
-	where, args := `domain = ?`, []any{domain}
-	for _, c := range []struct{ col, v string }{{"connection", f.Connection}, {"email", strings.ToLower(f.Email)}, {"username", strings.ToLower(f.Username)}, {"user_id", f.UserID}} {
-		if c.v != "" {
-			where += ` AND ` + c.col + ` = ?`
-			args = append(args, c.v)
-		}
-	}
-	total, err := count(q, `SELECT count(*) FROM users WHERE `+where, args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := q.ex.QueryContext(bg, `SELECT `+userCols+` FROM users WHERE `+where+` ORDER BY seq LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, u)
-	}
-	return out, total, rows.Err()
+	return listPage(q, "users", userCols, `domain = ?`, []any{domain},
+		[]filter{{"connection", f.Connection}, {"email", strings.ToLower(f.Email)}, {"username", strings.ToLower(f.Username)}, {"user_id", f.UserID}},
+		offset, limit, scanUser)
 }
 
 // CountUsers counts the users of a connection.

@@ -229,3 +229,37 @@ func isUniqueViolation(err error) bool {
 }
 
 func jsonUnmarshal(doc string, v any) error { return json.Unmarshal([]byte(doc), v) }
+
+// filter is one equality condition of a listing; an empty value filters
+// nothing.
+type filter struct{ column, value string }
+
+// listPage lists the rows of table that match where (with args) and every
+// non-empty filter, in creation order: those from offset on, at most limit
+// (< 0: all), each read by scan, and how many match in all.
+func listPage[T any](q Q, table, cols, where string, args []any, filters []filter, offset, limit int, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, int, error) {
+	for _, f := range filters {
+		if f.value != "" {
+			where += ` AND ` + f.column + ` = ?`
+			args = append(args, f.value)
+		}
+	}
+	total, err := count(q, `SELECT count(*) FROM `+table+` WHERE `+where, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := q.ex.QueryContext(bg, `SELECT `+cols+` FROM `+table+` WHERE `+where+` ORDER BY seq LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, v)
+	}
+	return out, total, rows.Err()
+}
