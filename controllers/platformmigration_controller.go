@@ -294,6 +294,11 @@ func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1a
 		switch {
 		case o.reason == migration.ReasonReadinessUnknown:
 			unknown++
+		case o.decision.Apply && o.state != identityv1alpha1.MigrationFailed:
+			// The operator is making the change on this tenant (at the
+			// mandatory date, on every tenant at once): nothing for its
+			// administrators to do, and a round of thousands of events
+			// would only compete with the PATCHes.
 		case o.state != identityv1alpha1.MigrationEnabled:
 			waiting = append(waiting, o)
 		}

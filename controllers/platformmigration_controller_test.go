@@ -152,6 +152,23 @@ func TestMigrationIsEnforcedWithinASecondOfARealDeadline(t *testing.T) {
 	f.g.Expect(lag).To(BeNumerically("<", time.Second))
 	f.g.Expect(f.flag(domain, "enable_legacy_profile")).To(Equal(false))
 	f.g.Expect(f.emu.Requests(domain).Count("PATCH", "/api/v2/tenants/settings")).To(Equal(1), "two flags, one PATCH")
+
+	// Status follows, with one MigrationEnabled event; the date brings no
+	// reminder to a tenant the operator is changing itself.
+	f.migrationStatus(m, 10*time.Second, func(g Gomega, s identityv1alpha1.PlatformMigrationStatus) {
+		g.Expect(s.Phase).To(Equal(identityv1alpha1.PhaseCompleted))
+	})
+	count := func(reason string) int {
+		n := 0
+		for _, e := range f.events("late") {
+			if strings.Contains(e, " "+reason+": ") {
+				n++
+			}
+		}
+		return n
+	}
+	f.g.Expect(count(identityv1alpha1.EventReasonMigrationEnabled)).To(Equal(1))
+	f.g.Expect(count(identityv1alpha1.EventReasonReminder)).To(Equal(1), "reminded at the date of a change it was being given: %v", f.events("late"))
 }
 
 func TestOperatorRestartAcrossTheDeadlineMissesNothingAndRepeatsNothing(t *testing.T) {
