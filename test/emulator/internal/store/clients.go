@@ -3,7 +3,6 @@ package store
 import (
 	"database/sql"
 	"errors"
-	"strings"
 )
 
 // Client is an application of a tenant: what the admin API mints for tests
@@ -78,39 +77,13 @@ type ClientFilter struct {
 // and limit (limit < 0: all), and the total number that match. Filters on
 // settings (app_type, is_first_party) are the caller's: they live in Doc.
 func (q Q) Clients(domain string, f ClientFilter, offset, limit int) ([]Client, int, error) {
-	where, args := `domain = ? AND seq > ?`, []any{domain, f.AfterSeq}
-	if len(f.ClientIDs) > 0 {
-		where += ` AND client_id IN (?` + strings.Repeat(`, ?`, len(f.ClientIDs)-1) + `)`
-		for _, id := range f.ClientIDs {
-			args = append(args, id)
-		}
-	}
-	total, err := count(q, `SELECT count(*) FROM clients WHERE `+where, args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := q.ex.QueryContext(bg, `SELECT seq, doc FROM clients WHERE `+where+` ORDER BY seq, client_id LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []Client
-	for rows.Next() {
-		var (
-			c   Client
-			doc string
-		)
-		if err := rows.Scan(&c.Seq, &doc); err != nil {
-			return nil, 0, err
-		}
-		s := c.Seq
-		if err := jsonUnmarshal(doc, &c); err != nil {
-			return nil, 0, err
-		}
-		c.Seq = s
-		out = append(out, c)
-	}
-	return out, total, rows.Err()
+	where, args := inList(`domain = ? AND seq > ?`, []any{domain, f.AfterSeq}, "client_id", f.ClientIDs)
+	// Clients migrated from before seq existed share seq 0: client_id
+	// orders them.
+	return listPageOrdered(q, "clients", "seq, doc", where, args, nil, "seq, client_id", offset, limit,
+		func(sc interface{ Scan(...any) error }) (Client, error) {
+			return scanSeqDoc(sc, func(c *Client, seq int64) { c.Seq = seq })
+		})
 }
 
 // AllClients lists every client of every tenant (for migrations).

@@ -127,43 +127,11 @@ type ConnectionFilter struct {
 // Connections lists matching connections in creation order, with offset and
 // limit (limit < 0: all), and the total number that match.
 func (q Q) Connections(domain string, f ConnectionFilter, offset, limit int) ([]Connection, int, error) {
-	where, args := `domain = ? AND seq > ?`, []any{domain, f.AfterSeq}
-	if f.Name != "" {
-		where += ` AND name = ?`
-		args = append(args, f.Name)
-	}
-	if len(f.Strategies) > 0 {
-		where += ` AND strategy IN (?` + strings.Repeat(`, ?`, len(f.Strategies)-1) + `)`
-		for _, s := range f.Strategies {
-			args = append(args, s)
-		}
-	}
-	total, err := count(q, `SELECT count(*) FROM connections WHERE `+where, args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	rows, err := q.ex.QueryContext(bg, `SELECT seq, doc FROM connections WHERE `+where+` ORDER BY seq LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []Connection
-	for rows.Next() {
-		var (
-			c   Connection
-			doc string
-		)
-		if err := rows.Scan(&c.Seq, &doc); err != nil {
-			return nil, 0, err
-		}
-		s := c.Seq
-		if err := jsonUnmarshal(doc, &c); err != nil {
-			return nil, 0, err
-		}
-		c.Seq, c.Domain = s, domain
-		out = append(out, c)
-	}
-	return out, total, rows.Err()
+	where, args := inList(`domain = ? AND seq > ?`, []any{domain, f.AfterSeq}, "strategy", f.Strategies)
+	return listPage(q, "connections", "seq, doc", where, args, []filter{{"name", f.Name}}, offset, limit,
+		func(sc interface{ Scan(...any) error }) (Connection, error) {
+			return scanSeqDoc(sc, func(c *Connection, seq int64) { c.Seq, c.Domain = seq, domain })
+		})
 }
 
 // DeleteConnection removes a connection and its users (the platform deletes

@@ -238,6 +238,42 @@ type filter struct{ column, value string }
 // non-empty filter, in creation order: those from offset on, at most limit
 // (< 0: all), each read by scan, and how many match in all.
 func listPage[T any](q Q, table, cols, where string, args []any, filters []filter, offset, limit int, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, int, error) {
+	return listPageOrdered(q, table, cols, where, args, filters, "seq", offset, limit, scan)
+}
+
+// inList adds "AND column IN (values)" to where and args; no values adds
+// nothing.
+func inList(where string, args []any, column string, values []string) (string, []any) {
+	if len(values) == 0 {
+		return where, args
+	}
+	where += ` AND ` + column + ` IN (?` + strings.Repeat(`, ?`, len(values)-1) + `)`
+	for _, v := range values {
+		args = append(args, v)
+	}
+	return where, args
+}
+
+// scanSeqDoc reads a (seq, doc) row into a record whose JSON document does
+// not carry its seq.
+func scanSeqDoc[T any](sc interface{ Scan(...any) error }, setSeq func(*T, int64)) (T, error) {
+	var (
+		v   T
+		seq int64
+		doc string
+	)
+	if err := sc.Scan(&seq, &doc); err != nil {
+		return v, err
+	}
+	if err := jsonUnmarshal(doc, &v); err != nil {
+		return v, err
+	}
+	setSeq(&v, seq)
+	return v, nil
+}
+
+// listPageOrdered is listPage with its ORDER BY given.
+func listPageOrdered[T any](q Q, table, cols, where string, args []any, filters []filter, orderBy string, offset, limit int, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, int, error) {
 	for _, f := range filters {
 		if f.value != "" {
 			where += ` AND ` + f.column + ` = ?`
@@ -248,7 +284,7 @@ func listPage[T any](q Q, table, cols, where string, args []any, filters []filte
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := q.ex.QueryContext(bg, `SELECT `+cols+` FROM `+table+` WHERE `+where+` ORDER BY seq LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	rows, err := q.ex.QueryContext(bg, `SELECT `+cols+` FROM `+table+` WHERE `+where+` ORDER BY `+orderBy+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
 	if err != nil {
 		return nil, 0, err
 	}
