@@ -25,6 +25,24 @@ const (
 	DeletionPolicyOrphan DeletionPolicy = "Orphan"
 )
 
+// ManagementPolicy says what the operator may do to the remote object, after
+// Crossplane's management policies.
+// +kubebuilder:validation:Enum=Apply;Plan;Observe
+type ManagementPolicy string
+
+const (
+	// ManagementPolicyApply reads the remote object and writes the declared
+	// state to it (the default).
+	ManagementPolicyApply ManagementPolicy = "Apply"
+	// ManagementPolicyPlan reads the remote object and reports in status,
+	// field by field, what Apply would send; it sends nothing.
+	ManagementPolicyPlan ManagementPolicy = "Plan"
+	// ManagementPolicyObserve adopts the remote object read-only: status
+	// shows the remote state and its drift from the spec; nothing is written,
+	// and deleting the object never deletes the remote object.
+	ManagementPolicyObserve ManagementPolicy = "Observe"
+)
+
 // LocalObjectReference names an object in the referring object's own
 // namespace. References never cross namespaces: whoever can write in a
 // namespace reaches only the tenants whose credentials live there.

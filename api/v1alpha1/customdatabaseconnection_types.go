@@ -101,6 +101,14 @@ type CustomDatabaseConnectionSpec struct {
 	// +optional
 	// +kubebuilder:default=Orphan
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ManagementPolicy says what the operator may do to the remote connection:
+	// Apply (the default) writes the declared state; Plan reads it and
+	// reports in status what Apply would send, writing nothing; Observe reads
+	// it and reports the drift, never writing or deleting it.
+	// +optional
+	// +kubebuilder:default=Apply
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
 }
 
 // DatabaseScripts are the action scripts of a custom database connection,

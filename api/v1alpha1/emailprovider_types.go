@@ -103,6 +103,14 @@ type EmailProviderSpec struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ManagementPolicy says what the operator may do to the remote provider:
+	// Apply (the default) writes the declared state; Plan reads it and
+	// reports in status what Apply would send, writing nothing; Observe reads
+	// it and reports the drift, never writing or deleting it.
+	// +optional
+	// +kubebuilder:default=Apply
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
 }
 
 // SMTPServer is an SMTP server; its password is the Secret's smtp_pass.
