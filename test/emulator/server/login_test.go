@@ -152,8 +152,8 @@ func TestAuthorizeRefusesUnknownClientsAndCallbacks(t *testing.T) {
 		})
 	}
 	g := NewWithT(t)
-	g.Expect(e.Browser(a.domain).Open("https://"+a.domain+"/u/login?state=made-up").Status).To(Equal(400))
-	g.Expect(e.Browser(a.domain).Open("https://"+a.domain+"/continue?state=made-up").Status).To(Equal(400))
+	g.Expect(e.Browser(a.domain).Open("https://" + a.domain + "/u/login?state=made-up").Status).To(Equal(400))
+	g.Expect(e.Browser(a.domain).Open("https://" + a.domain + "/continue?state=made-up").Status).To(Equal(400))
 }
 
 // The post-login trigger runs the deployed versions of its bound actions
