@@ -90,7 +90,7 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 		want                map[string]string
 	}{{
 		resource: "tenants", namespace: ns,
-		columns: []string{"Name", "Domain", "Ready", "Migrations Pending", "Reason", "Last Sync", "Shard", "Age"},
+		columns: []string{"Name", "Domain", "Ready", "Policy", "Migrations Pending", "Reason", "Planned", "Last Sync", "Shard", "Age"},
 		want:    map[string]string{"Name": "acme", "Domain": "acme.identity.test", "Ready": "False", "Migrations Pending": "2", "Reason": "CredentialsNotFound", "Shard": "shard1"},
 	}, {
 		resource: "platformmigrations",
@@ -101,11 +101,11 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 			"Not Ready": "1", "Affected": "1", "Planned Only": "2", "Not Managed": "1"},
 	}, {
 		resource: "customdatabaseconnections", namespace: ns,
-		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Shard", "Age"},
+		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Policy", "Planned", "Shard", "Age"},
 		want:    map[string]string{"Name": "legacy-users", "Tenant": "acme", "Connection": "legacy-users", "Phase": "Migrating", "Migrated": "1234/5000"},
 	}, {
 		resource: "emailproviders", namespace: ns,
-		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Shard", "Age"},
+		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Policy", "Planned", "Shard", "Age"},
 		want:    map[string]string{"Name": "acme-mail", "Tenant": "acme", "Provider": "sendgrid", "From": "no-reply@acme.example", "Enabled": "true"},
 	}}
 	for _, tt := range tests {
