@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -262,4 +263,59 @@ exports.onContinuePostLogin = async (event, api) => {
 			g.Expect(b.Authorize(authzParams(app, "prompt", "none")).LocationQuery().Get("error")).To(Equal("login_required"), "a failed login leaves no session")
 		})
 	}
+}
+
+func TestUniversalLoginMigratesLegacyUsersThroughTheLoginScript(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	legacy := startLegacyService(t, legacyUser{ID: 42, Email: "hal@example.com", Username: "hal", PW: "Legacy-pw1"})
+	a, _, app := loginTenant(t, e, "lazyul.emulator.local")
+	a.createDatabase("legacy", migrationOptions(legacy, loginViaWebService, getUserViaWebService))
+	id := a.newAction("who", `exports.onExecutePostLogin = async (event, api) => {
+  api.idToken.setCustomClaim('https://example.com/who', event.user.user_id + ' via ' + event.connection.name);
+};`, nil)["id"].(string)
+	g.Expect(a.do("POST", "/api/v2/actions/actions/"+id+"/deploy", nil).Status).To(Equal(202))
+	g.Expect(a.do("PATCH", "/api/v2/actions/triggers/post-login/bindings", map[string]any{"bindings": []any{
+		map[string]any{"ref": map[string]any{"type": "action_id", "value": id}}}}).Status).To(Equal(200))
+
+	logIn := func(pw string) emulatortest.Page {
+		b := e.Browser(a.domain)
+		return b.Submit(b.Authorize(authzParams(app, "connection", "legacy", "prompt", "login")), map[string]string{"username": "hal@example.com", "password": pw})
+	}
+	g.Expect(logIn("Wrong-pw1").Status).To(Equal(400))
+	g.Expect(e.CountUsers(a.domain, "legacy")).To(Equal(0), "a wrong password migrates nobody")
+
+	done := logIn("Legacy-pw1")
+	g.Expect(done.Location).To(HavePrefix(appCallback+"?"), done.Body)
+	g.Expect(e.CountUsers(a.domain, "legacy")).To(Equal(1), "the login script's success migrates the user")
+	idt := jwtClaims(t, a.exchange(app, done.LocationQuery().Get("code")).secret("id_token"))
+	g.Expect(idt).To(HaveKeyWithValue("https://example.com/who", "auth0|42 via legacy"))
+
+	g.Expect(logIn("Legacy-pw1").LocationQuery().Get("code")).NotTo(BeEmpty())
+	g.Expect(legacy.count("/profile")).To(Equal(2), "the wrong password and the first login asked the legacy store; the migrated user is served by the platform")
+}
+
+func TestLoginsCodesAndSessionsExpireByThePlatformClock(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	a, _, app := loginTenant(t, e, "expiry.emulator.local")
+	b := e.Browser(a.domain)
+	creds := map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"}
+
+	page := b.Authorize(authzParams(app))
+	e.AdvanceClock(time.Hour)
+	late := b.Submit(page, creds)
+	g.Expect(late.Status).To(Equal(400), "a login page left open for an hour has expired")
+	g.Expect(late.Body).To(ContainSubstring("This login has expired"))
+
+	done := b.Submit(b.Authorize(authzParams(app)), creds)
+	code := done.LocationQuery().Get("code")
+	g.Expect(code).NotTo(BeEmpty())
+	e.AdvanceClock(10*time.Minute - time.Millisecond)
+	g.Expect(b.Authorize(authzParams(app)).LocationQuery().Get("code")).NotTo(BeEmpty(), "the session is live")
+	e.AdvanceClock(time.Millisecond)
+	g.Expect(a.exchange(app, code).JSON()).To(HaveKeyWithValue("error", "invalid_grant"), "a code lives 10 minutes")
+
+	e.AdvanceClock(72 * time.Hour)
+	g.Expect(b.Authorize(authzParams(app)).HasForm("password")).To(BeTrue(), "a session lives 72 hours")
 }
