@@ -268,6 +268,16 @@ type CustomDatabaseConnectionStatus struct {
 	// ConfigMap changed.
 	// +optional
 	AppliedHash string `json:"appliedHash,omitempty"`
+	// AppliedConfigurationHash fingerprints the configuration values last
+	// sent (salted; never the values): a plan says from it whether the
+	// configuration Secret changed since, without showing either.
+	// +optional
+	AppliedConfigurationHash string `json:"appliedConfigurationHash,omitempty"`
+	// Plan is, under managementPolicy Plan, what Apply would send, field by
+	// field, and under Observe the drift from the spec (never corrected).
+	// Absent under Apply.
+	// +optional
+	Plan *ManagementPlan `json:"plan,omitempty"`
 }
 
 // CustomDatabaseConnection is a database connection backed by action scripts,
@@ -282,6 +292,8 @@ type CustomDatabaseConnectionStatus struct {
 // +kubebuilder:printcolumn:name="Migrated",type=string,JSONPath=`.status.progress`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.managementPolicy`
+// +kubebuilder:printcolumn:name="Planned",type=integer,JSONPath=`.status.plan.pending`,priority=1
 // +kubebuilder:printcolumn:name="Shard",type=string,JSONPath=`.status.shard`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type CustomDatabaseConnection struct {

@@ -211,6 +211,11 @@ type EmailProviderStatus struct {
 	// once half a resync interval has passed since.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+	// Plan is, under managementPolicy Plan, what Apply would send, field by
+	// field, and under Observe the drift from the spec (never corrected).
+	// Absent under Apply.
+	// +optional
+	Plan *ManagementPlan `json:"plan,omitempty"`
 }
 
 // EmailProvider is the service a tenant sends its email through. A custom
@@ -226,6 +231,8 @@ type EmailProviderStatus struct {
 // +kubebuilder:printcolumn:name="Enabled",type=boolean,JSONPath=`.spec.enabled`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.managementPolicy`
+// +kubebuilder:printcolumn:name="Planned",type=integer,JSONPath=`.status.plan.pending`,priority=1
 // +kubebuilder:printcolumn:name="Shard",type=string,JSONPath=`.status.shard`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type EmailProvider struct {

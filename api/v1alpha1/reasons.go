@@ -37,6 +37,33 @@ const (
 	EventReasonRemoteObjectLeft = "RemoteObjectLeft"
 )
 
+// Reasons of managementPolicy Plan and Observe, on every kind that writes
+// remotely (see ConditionPlanned and ConditionDrifted).
+const (
+	// ReasonPlanned is Ready's reason under Plan once the remote object was
+	// read and the plan computed.
+	ReasonPlanned = "Planned"
+	// ReasonObserved is Ready's reason under Observe once the remote object
+	// was read and compared with the spec.
+	ReasonObserved = "Observed"
+	// ReasonChangesPending: Apply would send the changes in status.plan.
+	ReasonChangesPending = "ChangesPending"
+	// ReasonNoChanges: Apply would send nothing now.
+	ReasonNoChanges = "NoChanges"
+	// ReasonDriftDetected: the remote object differs from the spec, and
+	// Observe leaves it so.
+	ReasonDriftDetected = "DriftDetected"
+	// ReasonInSync: the remote object is as the spec declares.
+	ReasonInSync = "InSync"
+	// ReasonRemoteMissing: under Observe, the remote object does not exist
+	// (Observe never creates it).
+	ReasonRemoteMissing = "RemoteObjectMissing"
+	// ReasonNotApplied is a Tenant migration's reason when its change is
+	// due but not on the tenant, because managementPolicy Plan or Observe
+	// does not send it.
+	ReasonNotApplied = "NotAppliedByPolicy"
+)
+
 // Tenant reasons.
 const (
 	ReasonSynced          = "Synced"

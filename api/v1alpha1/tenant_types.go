@@ -364,6 +364,11 @@ type TenantStatus struct {
 	// ResetEmail is the reset_email template as last applied.
 	// +optional
 	ResetEmail *TemplateSyncStatus `json:"resetEmail,omitempty"`
+	// Plan is, under managementPolicy Plan, what Apply would send, field by
+	// field, and under Observe the drift from the spec (never corrected).
+	// Absent under Apply.
+	// +optional
+	Plan *ManagementPlan `json:"plan,omitempty"`
 }
 
 // ObservedTenantState is the part of a tenant's settings that readiness
@@ -508,8 +513,10 @@ type TemplateSyncStatus struct {
 // +kubebuilder:resource:shortName=tnt,categories=identity
 // +kubebuilder:printcolumn:name="Domain",type=string,JSONPath=`.spec.domain`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.managementPolicy`
 // +kubebuilder:printcolumn:name="Migrations Pending",type=integer,JSONPath=`.status.migrationsPending`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Planned",type=integer,JSONPath=`.status.plan.pending`,priority=1
 // +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`,priority=1
 // +kubebuilder:printcolumn:name="Shard",type=string,JSONPath=`.status.shard`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
