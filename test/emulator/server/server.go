@@ -119,6 +119,13 @@ type Server struct {
 	faults      Faults
 	clockOffset atomic.Int64
 	loginFails  sync.Map // domain|connection|login -> *atomic.Int32
+
+	// Universal Login state (authorize.go), in memory.
+	logins   sync.Map // transaction id -> *loginTxn
+	sessions sync.Map // session cookie -> *loginSession
+	codes    sync.Map // authorization code -> *authCode
+	// actionHTTP is post-login actions' fetch (postlogin.go).
+	actionHTTP *http.Client
 }
 
 // tenantState is what the server keeps in memory per tenant.
@@ -166,6 +173,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.scripts = scripts.New(cfg.ScriptTimeout, cfg.ScriptHTTPClient)
+	s.actionHTTP = s.actionHTTPClient()
 	s.routes()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -447,6 +455,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /u/reset-password", s.resetPage)
 	m.HandleFunc("POST /u/reset-password", s.resetSubmit)
 	m.HandleFunc("GET /lo/reset", s.confirmPasswordChange)
+	m.HandleFunc("GET /authorize", s.authorizeEndpoint)
+	m.HandleFunc("GET /u/login", s.loginForm)
+	m.HandleFunc("POST /u/login", s.loginSubmit)
+	m.HandleFunc("GET /continue", s.continueLogin)
 
 	m.HandleFunc("GET /api/v2/tenants/settings", s.getSettings)
 	m.HandleFunc("PATCH /api/v2/tenants/settings", s.patchSettings)
