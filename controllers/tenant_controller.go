@@ -30,6 +30,7 @@ import (
 	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/migration"
 	"github.com/tenantops/identity-operator/internal/reconcile"
+	"github.com/tenantops/identity-operator/internal/scopes"
 )
 
 // Tenant condition types (the reasons are in api/v1alpha1).
@@ -97,6 +98,9 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 	now := r.Clock.Now()
 	plan := inputs.plan(tenant, now)
 	r.reportOverrides(tenant, plan)
+	if err := checkGrant(ctx, api, tenant, tenant, scopes.ForTenant(tenant, len(plan.flags) > 0)); err != nil {
+		return reconcile.Success{}, err
+	}
 	defer recordRateLimit(tenant, api)
 
 	if err := r.syncSettings(ctx, api, tenant, plan); err != nil {

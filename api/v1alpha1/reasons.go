@@ -10,9 +10,19 @@ const (
 	ReasonCredentialsSecretNotFound = "CredentialsSecretNotFound"
 	ReasonCredentialsSecretInvalid  = "CredentialsSecretInvalid"
 	ReasonCredentialsRejected       = "CredentialsRejected"
-	ReasonInsufficientScope         = "InsufficientScope"
-	ReasonCABundleNotFound          = "CABundleNotFound"
-	ReasonCABundleInvalid           = "CABundleInvalid"
+	// ReasonInsufficientScope: the credentials' token lacks a scope the
+	// declared spec needs (condition CredentialsValid, and Stalled); nothing
+	// is sent until the grant is fixed.
+	ReasonInsufficientScope = "InsufficientScope"
+	// ReasonScopesGranted: the token is granted every scope the declared
+	// spec needs (condition CredentialsValid).
+	ReasonScopesGranted = "ScopesGranted"
+	// ReasonScopesNotReported: the platform named no scopes with the token,
+	// so they could not be checked before the calls (condition
+	// CredentialsValid, True: the calls themselves tell).
+	ReasonScopesNotReported = "ScopesNotReported"
+	ReasonCABundleNotFound  = "CABundleNotFound"
+	ReasonCABundleInvalid   = "CABundleInvalid"
 	// ReasonTenantUnreachable: the platform could not be reached, or kept
 	// failing (network errors, 5xx) after the client's retries.
 	ReasonTenantUnreachable = "TenantUnreachable"
@@ -94,8 +104,14 @@ const (
 	ReasonMandatoryDateAhead  = "MandatoryDateAhead"
 	ReasonMandatoryDateTBD    = "MandatoryDateTBD"
 	ReasonApplyPending        = "ApplyPending"
-	EventReasonReminder       = "MigrationReminder"
-	EventReasonEnforced       = "MigrationEnforced"
+	// ReasonNotManaged: the Tenant is under managementPolicy Observe; the
+	// migration neither makes its change there nor counts it as enabled.
+	ReasonNotManaged = "NotManaged"
+	// ReasonPlannedOnly: the Tenant is under managementPolicy Plan; the
+	// change is shown on it as pending and not written.
+	ReasonPlannedOnly   = "PlannedOnly"
+	EventReasonReminder = "MigrationReminder"
+	EventReasonEnforced = "MigrationEnforced"
 )
 
 // EmailProvider reasons.

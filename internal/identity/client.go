@@ -145,6 +145,15 @@ type Client interface {
 	// RateLimit is the budget the platform reported last, for a controller to write to
 	// status; false until a response carried the headers.
 	RateLimit() (RateLimitStatus, bool)
+
+	// GrantedScopes is what the tenant granted the current token (fetching one when
+	// none is cached: the next call needs it anyway). It is cached with the token, so
+	// a controller can check the scopes a spec needs before any call, at no cost.
+	GrantedScopes(ctx context.Context) (Grant, error)
+	// RenewGrant drops the token g came with (unless it was replaced already), so
+	// the next call fetches a new one and a grant fixed on the platform shows at once
+	// rather than when the token expires.
+	RenewGrant(g Grant)
 }
 
 // New makes a client for one tenant with its own connection pool, token and pacer, and
@@ -208,6 +217,16 @@ func (c *client) Domain() string { return c.cfg.Domain }
 
 // RateLimit implements Client.
 func (c *client) RateLimit() (RateLimitStatus, bool) { return c.pacer.budget() }
+
+// GrantedScopes implements Client.
+func (c *client) GrantedScopes(ctx context.Context) (Grant, error) { return c.tokens.grant(ctx) }
+
+// RenewGrant implements Client.
+func (c *client) RenewGrant(g Grant) {
+	if g.token != "" {
+		c.tokens.invalidate(g.token)
+	}
+}
 
 // close releases the idle connections of the client's pool.
 func (c *client) close() { c.tr.CloseIdleConnections() }

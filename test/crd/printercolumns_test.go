@@ -50,7 +50,8 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 	t.Cleanup(func() { _ = c.Delete(ctx(t), migration) })
 	migration.Status.Phase = identityv1alpha1.PhaseEnforced
 	migration.Status.Progress = "7/10"
-	migration.Status.Tenants = &identityv1alpha1.MigrationTenantCounts{Selected: 10, Enabled: 7, Pending: 1, NotReady: 1, Affected: 1}
+	migration.Status.Tenants = &identityv1alpha1.MigrationTenantCounts{Selected: 10, Enabled: 7, Pending: 1, NotReady: 1, Affected: 1, NotManaged: 1}
+	migration.Status.AtDate = &identityv1alpha1.MigrationAtDate{Passed: true, Changes: 6, PlannedOnly: 2, NotManaged: 1}
 	g.Expect(c.Status().Update(ctx(t), migration)).To(Succeed())
 
 	connection := &identityv1alpha1.CustomDatabaseConnection{
@@ -102,20 +103,22 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 		want                map[string]string
 	}{{
 		resource: "tenants", namespace: ns,
-		columns: []string{"Name", "Domain", "Ready", "Migrations Pending", "Reason", "Last Sync", "Shard", "Age"},
+		columns: []string{"Name", "Domain", "Ready", "Policy", "Migrations Pending", "Reason", "Planned", "Last Sync", "Shard", "Age"},
 		want:    map[string]string{"Name": "acme", "Domain": "acme.identity.test", "Ready": "False", "Migrations Pending": "2", "Reason": "CredentialsNotFound", "Shard": "shard1"},
 	}, {
 		resource: "platformmigrations",
-		columns:  []string{"Name", "Severity", "Phase", "Grace Start", "Mandatory", "Enabled", "Pending", "Not Ready", "Affected", "Age"},
+		columns: []string{"Name", "Severity", "Phase", "Grace Start", "Mandatory", "Enabled", "At Date", "Pending", "Not Ready", "Affected",
+			"Planned Only", "Not Managed", "Age"},
 		want: map[string]string{"Name": "printer-columns-email-templates", "Severity": "Medium", "Phase": "Enforced",
-			"Grace Start": "2016-04-04T00:00:00Z", "Mandatory": "2016-05-11T00:00:00Z", "Enabled": "7/10", "Pending": "1", "Not Ready": "1", "Affected": "1"},
+			"Grace Start": "2016-04-04T00:00:00Z", "Mandatory": "2016-05-11T00:00:00Z", "Enabled": "7/10", "At Date": "6", "Pending": "1",
+			"Not Ready": "1", "Affected": "1", "Planned Only": "2", "Not Managed": "1"},
 	}, {
 		resource: "customdatabaseconnections", namespace: ns,
-		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Shard", "Age"},
+		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Policy", "Planned", "Shard", "Age"},
 		want:    map[string]string{"Name": "legacy-users", "Tenant": "acme", "Connection": "legacy-users", "Phase": "Migrating", "Migrated": "1234/5000"},
 	}, {
 		resource: "emailproviders", namespace: ns,
-		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Shard", "Age"},
+		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Policy", "Planned", "Shard", "Age"},
 		want:    map[string]string{"Name": "acme-mail", "Tenant": "acme", "Provider": "sendgrid", "From": "no-reply@acme.example", "Enabled": "true"},
 	}, {
 		resource: "actions", namespace: ns,

@@ -170,8 +170,37 @@ func (s *Server) authorizeEndpoint(w http.ResponseWriter, r *http.Request) {
 		redirectError(w, r, redirectURI, state, "login_required", "Login required")
 		return
 	}
+	s.sweepLogins()
 	s.logins.Store(txn.ID, txn)
 	http.Redirect(w, r, "/u/login?state="+url.QueryEscape(txn.ID), http.StatusFound)
+}
+
+// sweepLogins forgets expired login transactions, sessions and codes, at
+// most once a minute, so that a long-running emulator does not grow.
+func (s *Server) sweepLogins() {
+	now := s.now()
+	last := s.lastSweep.Load()
+	if now.UnixNano()-last < int64(time.Minute) || !s.lastSweep.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	s.logins.Range(func(k, v any) bool {
+		if !now.Before(v.(*loginTxn).Expires) {
+			s.logins.Delete(k)
+		}
+		return true
+	})
+	s.sessions.Range(func(k, v any) bool {
+		if !now.Before(v.(*loginSession).Expires) {
+			s.sessions.Delete(k)
+		}
+		return true
+	})
+	s.codes.Range(func(k, v any) bool {
+		if !now.Before(v.(*authCode).Expires) {
+			s.codes.Delete(k)
+		}
+		return true
+	})
 }
 
 // loginConnection is the database a login uses: the one the request names,
@@ -262,6 +291,9 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	domain := tenantOf(r)
 	txn, ok := s.pendingLogin(domain, r.PostForm.Get("state"), true)
 	if !ok || txn.UserID != "" {
+		if ok {
+			s.logins.Store(txn.ID, txn) // a login past its page: leave it to /continue
+		}
 		errorPage(w, http.StatusBadRequest, loginExpired)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -62,20 +63,20 @@ func TestUniversalLoginAuthenticatesDatabaseUsersAndIssuesACode(t *testing.T) {
 	g := NewWithT(t)
 	e := emulatortest.Start(t)
 	a, userID, app := loginTenant(t, e, "ul.emulator.local")
-	b := newBrowser(t, e, a.domain)
+	b := e.Browser(a.domain)
 
-	login := b.authorize(authzParams(app, "login_hint", "ann@example.com"))
+	login := b.Authorize(authzParams(app, "login_hint", "ann@example.com"))
 	g.Expect(login.Status).To(Equal(200), login.Body)
 	g.Expect(login.URL.Path).To(Equal("/u/login"), "/authorize sends the browser to the login page")
-	g.Expect(login.hasForm("password")).To(BeTrue())
-	g.Expect(login.field("username")).To(Equal("ann@example.com"), "login_hint is pre-filled")
+	g.Expect(login.HasForm("password")).To(BeTrue())
+	g.Expect(login.Field("username")).To(Equal("ann@example.com"), "login_hint is pre-filled")
 
-	wrong := b.submit(login, map[string]string{"password": "Wrong-passw0rd"})
+	wrong := b.Submit(login, map[string]string{"password": "Wrong-passw0rd"})
 	g.Expect(wrong.Status).To(Equal(400))
 	g.Expect(wrong.Body).To(ContainSubstring("Wrong email or password."))
-	g.Expect(wrong.field("username")).To(Equal("ann@example.com"))
+	g.Expect(wrong.Field("username")).To(Equal("ann@example.com"))
 
-	done := b.submit(wrong, map[string]string{"password": "Old-passw0rd"})
+	done := b.Submit(wrong, map[string]string{"password": "Old-passw0rd"})
 	g.Expect(done.Status).To(Equal(302), done.Body)
 	g.Expect(done.Location).To(HavePrefix(appCallback + "?"))
 	g.Expect(done.LocationQuery().Get("state")).To(Equal("app-state-1"))
@@ -93,31 +94,31 @@ func TestUniversalLoginAuthenticatesDatabaseUsersAndIssuesACode(t *testing.T) {
 
 	t.Run("the session skips the login page", func(t *testing.T) {
 		g := NewWithT(t)
-		again := b.authorize(authzParams(app))
+		again := b.Authorize(authzParams(app))
 		g.Expect(again.Status).To(Equal(302))
 		g.Expect(again.LocationQuery().Get("code")).NotTo(BeEmpty())
-		g.Expect(b.authorize(authzParams(app, "prompt", "none")).LocationQuery().Get("code")).NotTo(BeEmpty())
+		g.Expect(b.Authorize(authzParams(app, "prompt", "none")).LocationQuery().Get("code")).NotTo(BeEmpty())
 	})
 	t.Run("prompt=login asks for the password again", func(t *testing.T) {
 		g := NewWithT(t)
-		p := b.authorize(authzParams(app, "prompt", "login", "login_hint", "ann@example.com"))
+		p := b.Authorize(authzParams(app, "prompt", "login", "login_hint", "ann@example.com"))
 		g.Expect(p.Status).To(Equal(200))
-		g.Expect(p.hasForm("password")).To(BeTrue())
+		g.Expect(p.HasForm("password")).To(BeTrue())
 	})
 	t.Run("prompt=none without a session is login_required", func(t *testing.T) {
 		g := NewWithT(t)
-		p := newBrowser(t, e, a.domain).authorize(authzParams(app, "prompt", "none"))
+		p := e.Browser(a.domain).Authorize(authzParams(app, "prompt", "none"))
 		g.Expect(p.LocationQuery().Get("error")).To(Equal("login_required"))
 		g.Expect(p.LocationQuery().Get("state")).To(Equal("app-state-1"))
 	})
 	t.Run("the brute-force counter applies to the form", func(t *testing.T) {
 		g := NewWithT(t)
-		fresh := newBrowser(t, e, a.domain)
-		page := fresh.authorize(authzParams(app, "prompt", "login"))
+		fresh := e.Browser(a.domain)
+		page := fresh.Authorize(authzParams(app, "prompt", "login"))
 		for i := 0; i < 10; i++ {
-			page = fresh.submit(page, map[string]string{"username": "ann@example.com", "password": "Wrong-passw0rd"})
+			page = fresh.Submit(page, map[string]string{"username": "ann@example.com", "password": "Wrong-passw0rd"})
 		}
-		blocked := fresh.submit(page, map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"})
+		blocked := fresh.Submit(page, map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"})
 		g.Expect(blocked.Status).To(Equal(429))
 		g.Expect(blocked.Body).To(ContainSubstring("blocked"))
 	})
@@ -140,7 +141,7 @@ func TestAuthorizeRefusesUnknownClientsAndCallbacks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			p := newBrowser(t, e, a.domain).authorize(tc.params)
+			p := e.Browser(a.domain).Authorize(tc.params)
 			g.Expect(p.Status).To(Equal(tc.status), p.Body)
 			if tc.page != "" {
 				g.Expect(p.Body).To(ContainSubstring(tc.page))
@@ -152,8 +153,8 @@ func TestAuthorizeRefusesUnknownClientsAndCallbacks(t *testing.T) {
 		})
 	}
 	g := NewWithT(t)
-	g.Expect(newBrowser(t, e, a.domain).open("https://"+a.domain+"/u/login?state=made-up").Status).To(Equal(400))
-	g.Expect(newBrowser(t, e, a.domain).open("https://"+a.domain+"/continue?state=made-up").Status).To(Equal(400))
+	g.Expect(e.Browser(a.domain).Open("https://" + a.domain + "/u/login?state=made-up").Status).To(Equal(400))
+	g.Expect(e.Browser(a.domain).Open("https://" + a.domain + "/continue?state=made-up").Status).To(Equal(400))
 }
 
 // The post-login trigger runs the deployed versions of its bound actions
@@ -185,8 +186,8 @@ func TestPostLoginActionsRunInBindingOrderAndShapeTheLogin(t *testing.T) {
 		g.Expect(a.do("PATCH", "/api/v2/actions/triggers/post-login/bindings", map[string]any{"bindings": bs}).Status).To(Equal(200))
 	}
 	logIn := func() (map[string]any, map[string]any) {
-		b := newBrowser(t, e, a.domain)
-		done := b.submit(b.authorize(authzParams(app)), map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"})
+		b := e.Browser(a.domain)
+		done := b.Submit(b.Authorize(authzParams(app)), map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"})
 		g.Expect(done.Location).To(HavePrefix(appCallback), done.Body)
 		r := a.exchange(app, done.LocationQuery().Get("code"))
 		return jwtClaims(t, r.secret("id_token")), jwtClaims(t, r.secret("access_token"))
@@ -203,8 +204,8 @@ func TestPostLoginActionsRunInBindingOrderAndShapeTheLogin(t *testing.T) {
 
 	t.Run("a wrong password runs no action", func(t *testing.T) {
 		g := NewWithT(t)
-		b := newBrowser(t, e, a.domain)
-		p := b.submit(b.authorize(authzParams(app)), map[string]string{"username": "ann@example.com", "password": "Wrong-passw0rd"})
+		b := e.Browser(a.domain)
+		p := b.Submit(b.Authorize(authzParams(app)), map[string]string{"username": "ann@example.com", "password": "Wrong-passw0rd"})
 		g.Expect(p.Status).To(Equal(400))
 		g.Expect(storedUser(t, e, a.domain, userID)).To(HaveKeyWithValue("app_metadata", HaveKeyWithValue("trail", "ABBA")))
 	})
@@ -220,8 +221,8 @@ exports.onContinuePostLogin = async (event, api) => {
 		ids["consent"] = id
 		g.Expect(a.do("POST", "/api/v2/actions/actions/"+id+"/deploy", nil).Status).To(Equal(202))
 		bind("consent", "A")
-		b := newBrowser(t, e, a.domain)
-		away := b.submit(b.authorize(authzParams(app)), map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"})
+		b := e.Browser(a.domain)
+		away := b.Submit(b.Authorize(authzParams(app)), map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"})
 		g.Expect(away.Status).To(Equal(302))
 		g.Expect(away.Location).To(HavePrefix("https://consent.example/ask?"))
 		g.Expect(away.LocationQuery().Get("user")).To(Equal("ann@example.com"))
@@ -229,13 +230,13 @@ exports.onContinuePostLogin = async (event, api) => {
 		g.Expect(state).NotTo(BeEmpty(), "the platform appends its state")
 		g.Expect(state).NotTo(Equal("app-state-1"))
 
-		back := b.open("https://" + a.domain + "/continue?state=" + url.QueryEscape(state))
+		back := b.Open("https://" + a.domain + "/continue?state=" + url.QueryEscape(state))
 		g.Expect(back.Location).To(HavePrefix(appCallback), back.Body)
 		g.Expect(back.LocationQuery().Get("state")).To(Equal("app-state-1"))
 		idt := jwtClaims(t, a.exchange(app, back.LocationQuery().Get("code")).secret("id_token"))
 		g.Expect(idt).To(HaveKeyWithValue("https://example.com/consented", true))
 		g.Expect(idt).To(HaveKeyWithValue("https://example.com/trail", "ABBAA"), "the actions after the paused one run")
-		g.Expect(b.open("https://"+a.domain+"/continue?state="+url.QueryEscape(state)).Status).To(Equal(400), "a login resumes once")
+		g.Expect(b.Open("https://"+a.domain+"/continue?state="+url.QueryEscape(state)).Status).To(Equal(400), "a login resumes once")
 	})
 
 	for _, tc := range []struct{ name, code, description string }{
@@ -249,8 +250,8 @@ exports.onContinuePostLogin = async (event, api) => {
 			ids[name] = id
 			g.Expect(a.do("POST", "/api/v2/actions/actions/"+id+"/deploy", nil).Status).To(Equal(202))
 			bind(name, "A")
-			b := newBrowser(t, e, a.domain)
-			p := b.submit(b.authorize(authzParams(app)), map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"})
+			b := e.Browser(a.domain)
+			p := b.Submit(b.Authorize(authzParams(app)), map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"})
 			g.Expect(p.Status).To(Equal(302))
 			g.Expect(p.Location).To(HavePrefix(appCallback + "?"))
 			q := p.LocationQuery()
@@ -259,7 +260,62 @@ exports.onContinuePostLogin = async (event, api) => {
 			g.Expect(q.Get("state")).To(Equal("app-state-1"))
 			g.Expect(q.Has("code")).To(BeFalse())
 			g.Expect(storedUser(t, e, a.domain, userID)).To(HaveKeyWithValue("app_metadata", HaveKeyWithValue("trail", "ABBAA")), "the actions after it do not run")
-			g.Expect(b.authorize(authzParams(app, "prompt", "none")).LocationQuery().Get("error")).To(Equal("login_required"), "a failed login leaves no session")
+			g.Expect(b.Authorize(authzParams(app, "prompt", "none")).LocationQuery().Get("error")).To(Equal("login_required"), "a failed login leaves no session")
 		})
 	}
+}
+
+func TestUniversalLoginMigratesLegacyUsersThroughTheLoginScript(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	legacy := startLegacyService(t, legacyUser{ID: 42, Email: "hal@example.com", Username: "hal", PW: "Legacy-pw1"})
+	a, _, app := loginTenant(t, e, "lazyul.emulator.local")
+	a.createDatabase("legacy", migrationOptions(legacy, loginViaWebService, getUserViaWebService))
+	id := a.newAction("who", `exports.onExecutePostLogin = async (event, api) => {
+  api.idToken.setCustomClaim('https://example.com/who', event.user.user_id + ' via ' + event.connection.name);
+};`, nil)["id"].(string)
+	g.Expect(a.do("POST", "/api/v2/actions/actions/"+id+"/deploy", nil).Status).To(Equal(202))
+	g.Expect(a.do("PATCH", "/api/v2/actions/triggers/post-login/bindings", map[string]any{"bindings": []any{
+		map[string]any{"ref": map[string]any{"type": "action_id", "value": id}}}}).Status).To(Equal(200))
+
+	logIn := func(pw string) emulatortest.Page {
+		b := e.Browser(a.domain)
+		return b.Submit(b.Authorize(authzParams(app, "connection", "legacy", "prompt", "login")), map[string]string{"username": "hal@example.com", "password": pw})
+	}
+	g.Expect(logIn("Wrong-pw1").Status).To(Equal(400))
+	g.Expect(e.CountUsers(a.domain, "legacy")).To(Equal(0), "a wrong password migrates nobody")
+
+	done := logIn("Legacy-pw1")
+	g.Expect(done.Location).To(HavePrefix(appCallback+"?"), done.Body)
+	g.Expect(e.CountUsers(a.domain, "legacy")).To(Equal(1), "the login script's success migrates the user")
+	idt := jwtClaims(t, a.exchange(app, done.LocationQuery().Get("code")).secret("id_token"))
+	g.Expect(idt).To(HaveKeyWithValue("https://example.com/who", "auth0|42 via legacy"))
+
+	g.Expect(logIn("Legacy-pw1").LocationQuery().Get("code")).NotTo(BeEmpty())
+	g.Expect(legacy.count("/profile")).To(Equal(2), "the wrong password and the first login asked the legacy store; the migrated user is served by the platform")
+}
+
+func TestLoginsCodesAndSessionsExpireByThePlatformClock(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	a, _, app := loginTenant(t, e, "expiry.emulator.local")
+	b := e.Browser(a.domain)
+	creds := map[string]string{"username": "ann@example.com", "password": "Old-passw0rd"}
+
+	page := b.Authorize(authzParams(app))
+	e.AdvanceClock(time.Hour)
+	late := b.Submit(page, creds)
+	g.Expect(late.Status).To(Equal(400), "a login page left open for an hour has expired")
+	g.Expect(late.Body).To(ContainSubstring("This login has expired"))
+
+	done := b.Submit(b.Authorize(authzParams(app)), creds)
+	code := done.LocationQuery().Get("code")
+	g.Expect(code).NotTo(BeEmpty())
+	e.AdvanceClock(10*time.Minute - time.Millisecond)
+	g.Expect(b.Authorize(authzParams(app)).LocationQuery().Get("code")).NotTo(BeEmpty(), "the session is live")
+	e.AdvanceClock(time.Millisecond)
+	g.Expect(a.exchange(app, code).JSON()).To(HaveKeyWithValue("error", "invalid_grant"), "a code lives 10 minutes")
+
+	e.AdvanceClock(72 * time.Hour)
+	g.Expect(b.Authorize(authzParams(app)).HasForm("password")).To(BeTrue(), "a session lives 72 hours")
 }

@@ -135,9 +135,9 @@ func (s *Server) postLoginEvent(txn *loginTxn, ver store.ActionVersion) (map[str
 		clientMeta = map[string]any{}
 	}
 	event := map[string]any{
-		"user":    user,
-		"secrets": secrets,
-		"client":  map[string]any{"client_id": client.ClientID, "name": client.Name, "metadata": clientMeta},
+		"user":       user,
+		"secrets":    secrets,
+		"client":     map[string]any{"client_id": client.ClientID, "name": client.Name, "metadata": clientMeta},
 		"connection": map[string]any{"id": conn.ID, "name": conn.Name, "strategy": conn.Strategy, "metadata": connMeta},
 		"request": map[string]any{"query": txn.Query, "body": map[string]any{}, "method": "GET", "ip": txn.IP,
 			"hostname": txn.Domain, "user_agent": txn.UserAgent, "geoip": map[string]any{}},

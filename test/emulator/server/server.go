@@ -124,6 +124,8 @@ type Server struct {
 	logins   sync.Map // transaction id -> *loginTxn
 	sessions sync.Map // session cookie -> *loginSession
 	codes    sync.Map // authorization code -> *authCode
+	// lastSweep is when expired login state was last forgotten (ns).
+	lastSweep atomic.Int64
 	// actionHTTP is post-login actions' fetch (postlogin.go).
 	actionHTTP *http.Client
 }
