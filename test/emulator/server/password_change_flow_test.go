@@ -151,6 +151,6 @@ func TestTicketLinksKeepThePortTheTenantWasReachedBy(t *testing.T) {
 		return r.JSON()["ticket"].(string)
 	}
 	g.Expect(ticket(a.domain)).To(HavePrefix("https://ports.emulator.local/u/reset-password?ticket="))
-	g.Expect(ticket(a.domain+":8443")).To(HavePrefix("https://ports.emulator.local:8443/u/reset-password?ticket="))
-	g.Expect(ticket(a.domain+":443")).To(HavePrefix("https://ports.emulator.local/u/reset-password?ticket="))
+	g.Expect(ticket(a.domain + ":8443")).To(HavePrefix("https://ports.emulator.local:8443/u/reset-password?ticket="))
+	g.Expect(ticket(a.domain + ":443")).To(HavePrefix("https://ports.emulator.local/u/reset-password?ticket="))
 }
