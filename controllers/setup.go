@@ -93,6 +93,14 @@ type Options struct {
 	// CustomDatabaseConnections this instance reconciles, and the name it
 	// holds them under (all of them, as "default", when zero).
 	Shard shard.Config
+	// WatchNamespaces, when set, narrows what the operator reads and
+	// reconciles to these namespaces: the caches of the namespaced kinds
+	// (Tenants, EmailProviders, CustomDatabaseConnections, Secrets,
+	// ConfigMaps, Events) hold them only, so the operator needs no access
+	// elsewhere (the chart's watchNamespaces grants it per namespace).
+	// PlatformMigrations and Namespaces are cluster-scoped and still read
+	// cluster-wide. Empty watches every namespace.
+	WatchNamespaces []string
 	// SkipPlatformMigrations leaves PlatformMigration status, reminders and
 	// gauges to another instance: in a sharded install exactly one runs
 	// that reconciler.
@@ -194,7 +202,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	if !opts.SkipPlatformMigrations {
-		fleet, err := fleetView(mgr, opts.Shard)
+		fleet, err := fleetView(mgr, opts.Shard, opts.WatchNamespaces)
 		if err != nil {
 			return err
 		}
