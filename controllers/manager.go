@@ -64,7 +64,7 @@ func NewScheme() *runtime.Scheme {
 // and for the tests alike: the work queue, reconcile timeout and cache
 // transform of every controller (ManagerConfig, CacheOptions), leader
 // election on the shard's lease, the cache narrowed to the shard's
-// Tenants, EmailProviders and CustomDatabaseConnections, the health checks,
+// Tenants, EmailProviders, CustomDatabaseConnections and Actions, the health checks,
 // and every reconciler (Setup). Start it with Start.
 //
 // Secrets, ConfigMaps, Namespaces and PlatformMigrations are never
@@ -146,5 +146,5 @@ func namespaceConfigs(namespaces []string) map[string]cache.Config {
 // shardedKinds are the kinds a shard's selector narrows: a tenant and what
 // is written through its credentials.
 func shardedKinds() []client.Object {
-	return []client.Object{&identityv1alpha1.Tenant{}, &identityv1alpha1.EmailProvider{}, &identityv1alpha1.CustomDatabaseConnection{}}
+	return []client.Object{&identityv1alpha1.Tenant{}, &identityv1alpha1.EmailProvider{}, &identityv1alpha1.CustomDatabaseConnection{}, &identityv1alpha1.Action{}}
 }

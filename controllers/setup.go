@@ -152,10 +152,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 			return []string{o.Spec.TenantRef.Name}
 		case *identityv1alpha1.CustomDatabaseConnection:
 			return []string{o.Spec.TenantRef.Name}
+		case *identityv1alpha1.Action:
+			return []string{o.Spec.TenantRef.Name}
 		}
 		return nil
 	}
-	for _, obj := range []client.Object{&identityv1alpha1.EmailProvider{}, &identityv1alpha1.CustomDatabaseConnection{}} {
+	for _, obj := range []client.Object{&identityv1alpha1.EmailProvider{}, &identityv1alpha1.CustomDatabaseConnection{}, &identityv1alpha1.Action{}} {
 		if err := indexer.IndexField(ctx, obj, indexTenantRef, tenantRef); err != nil {
 			return err
 		}
@@ -228,7 +230,16 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		ResyncInterval: opts.ResyncInterval, Shard: shardClaimer(mgr, opts, "customdatabaseconnection-controller"),
 		Remote: remote("customdatabaseconnection-controller"),
 	}
-	return connections.SetupWithManager(mgr)
+	if err := connections.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	actions := &ActionReconciler{
+		Client: mgr.GetClient(), Reader: contents, Access: access, Clock: opts.Clock,
+		Recorder: mgr.GetEventRecorderFor("action-controller"), Summarizer: summarizer("action-controller"),
+		ResyncInterval: opts.ResyncInterval, Shard: shardClaimer(mgr, opts, "action-controller"),
+		Remote: remote("action-controller"),
+	}
+	return actions.SetupWithManager(mgr)
 }
 
 // referencedTenant maps an object with a tenantRef to its Tenant.
@@ -238,6 +249,8 @@ func referencedTenant(_ context.Context, obj client.Object) []ctrl.Request {
 	case *identityv1alpha1.EmailProvider:
 		name = o.Spec.TenantRef.Name
 	case *identityv1alpha1.CustomDatabaseConnection:
+		name = o.Spec.TenantRef.Name
+	case *identityv1alpha1.Action:
 		name = o.Spec.TenantRef.Name
 	default:
 		return nil

@@ -134,3 +134,34 @@ const (
 	ReasonConnectionClaimed       = "ConnectionClaimed"
 	EventReasonMigrationCompleted = "MigrationCompleted"
 )
+
+// Action reasons.
+const (
+	// ReasonActionSynced: the action's current code is deployed and bound.
+	ReasonActionSynced = "Synced"
+	// ReasonBuildFailed: the platform could not build the action's code
+	// (a syntax error, a dependency it cannot resolve); the message quotes
+	// it. Nothing is retried until the spec, the code's ConfigMap or the
+	// Secret changes.
+	ReasonBuildFailed = "BuildFailed"
+	// ReasonBuilding: the platform is still building the draft; looked at
+	// again shortly.
+	ReasonBuilding = "Building"
+	// ReasonDeployed: the Deployed condition's reason when the draft runs.
+	ReasonDeployed = "Deployed"
+	// ReasonBound: the Bound condition's reason when the action is in its
+	// trigger's flow.
+	ReasonBound                = "Bound"
+	ReasonCodeSourceNotFound   = "CodeSourceNotFound"
+	ReasonActionSecretNotFound = "SecretsNotFound"
+	ReasonActionSecretInvalid  = "SecretsInvalid"
+	// ReasonActionClaimed: another Action, created earlier, already manages
+	// the action of the same name on the same Tenant; this one writes
+	// nothing.
+	ReasonActionClaimed = "ActionClaimed"
+	// EventReasonDeployed: a new version of the action was deployed.
+	EventReasonDeployed = "Deployed"
+	// EventReasonBindingsReordered: the trigger's bindings were written to
+	// place the action.
+	EventReasonBindingsReordered = "BindingPlaced"
+)

@@ -84,6 +84,19 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 	}
 	g.Expect(c.Create(ctx(t), provider)).To(Succeed())
 
+	action := &identityv1alpha1.Action{
+		ObjectMeta: metav1.ObjectMeta{Name: "password-change", Namespace: ns},
+		Spec: identityv1alpha1.ActionSpec{
+			TenantRef: identityv1alpha1.TenantReference{Name: "acme"},
+			Trigger:   identityv1alpha1.TriggerPostLogin,
+			Code:      identityv1alpha1.ActionCode{Inline: "exports.onExecutePostLogin = async (event, api) => {};"},
+		},
+	}
+	g.Expect(c.Create(ctx(t), action)).To(Succeed())
+	action.Status.DeployedVersion, action.Status.BuildStatus, action.Status.Bound = 3, "built", "2/3"
+	action.Status.Conditions = []metav1.Condition{ready("BuildFailed")}
+	g.Expect(c.Status().Update(ctx(t), action)).To(Succeed())
+
 	tests := []struct {
 		resource, namespace string
 		columns             []string
@@ -107,6 +120,11 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 		resource: "emailproviders", namespace: ns,
 		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Policy", "Planned", "Shard", "Age"},
 		want:    map[string]string{"Name": "acme-mail", "Tenant": "acme", "Provider": "sendgrid", "From": "no-reply@acme.example", "Enabled": "true"},
+	}, {
+		resource: "actions", namespace: ns,
+		columns: []string{"Name", "Tenant", "Trigger", "Version", "Build", "Bound", "Ready", "Reason", "Action ID", "Shard", "Age"},
+		want: map[string]string{"Name": "password-change", "Tenant": "acme", "Trigger": "post-login", "Version": "3", "Build": "built",
+			"Bound": "2/3", "Ready": "False", "Reason": "BuildFailed"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.resource, func(t *testing.T) {
@@ -138,6 +156,7 @@ func TestEveryKindIsInTheIdentityCategoryWithAShortName(t *testing.T) {
 		"platformmigrations":        {"pmig", false},
 		"customdatabaseconnections": {"dbconn", true},
 		"emailproviders":            {"emailprov", true},
+		"actions":                   {"act", true},
 	}
 	seen := map[string]bool{}
 	for _, r := range list.APIResources {

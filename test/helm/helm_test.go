@@ -149,7 +149,7 @@ func TestRenderedChartIsAcceptedByTheAPIServer(t *testing.T) {
 	for _, o := range objs {
 		kinds[o.GetKind()]++
 	}
-	g.Expect(kinds).To(Equal(map[string]int{"CustomResourceDefinition": 4, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+	g.Expect(kinds).To(Equal(map[string]int{"CustomResourceDefinition": 5, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
 		"Role": 1, "RoleBinding": 1, "Deployment": 2, "Service": 1, "ServiceMonitor": 1, "PrometheusRule": 1}))
 	// The stand-in CRDs take a moment to be served.
 	g.Eventually(func() error { return applyAll(ctx, c, objs) }, 30*time.Second, 200*time.Millisecond).Should(Succeed())

@@ -1,6 +1,10 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -74,6 +78,8 @@ func TestPasswordChangeThroughReauthenticationAndAPostLoginAction(t *testing.T) 
 	g.Expect(form.Body).To(ContainSubstring("ann@example.com"))
 	g.Expect(tickets()).To(Equal(1))
 	g.Expect(tokens()).To(Equal(tokensBefore+1), "the Action got its token by client credentials")
+	_, port, _ := net.SplitHostPort(e.Addr())
+	g.Expect(form.URL.Port()).To(Equal(port), "the ticket link carries the port the emulator serves the tenant on")
 	ticketLink := form.URL.String()
 
 	// The new password: back to the result URL.
@@ -127,4 +133,24 @@ func TestPasswordChangeThroughReauthenticationAndAPostLoginAction(t *testing.T) 
 		g.Expect(tickets()).To(Equal(1), "no ticket")
 		g.Expect(tokens()).To(Equal(tokensBefore+1), "the Action ran and its token request was refused")
 	})
+}
+
+// The platform's links carry no port; the emulator's keep the port the
+// caller reached the tenant by, so that they work against `make run`.
+func TestTicketLinksKeepThePortTheTenantWasReachedBy(t *testing.T) {
+	g := NewWithT(t)
+	e := emulatortest.Start(t)
+	a, userID, _ := loginTenant(t, e, "ports.emulator.local")
+	ticket := func(host string) string {
+		body, _ := json.Marshal(map[string]any{"user_id": userID})
+		req, _ := http.NewRequest("POST", "https://"+host+"/api/v2/tickets/password-change", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		r := a.send(req)
+		g.Expect(r.Status).To(Equal(201), string(r.Body))
+		return r.JSON()["ticket"].(string)
+	}
+	g.Expect(ticket(a.domain)).To(HavePrefix("https://ports.emulator.local/u/reset-password?ticket="))
+	g.Expect(ticket(a.domain + ":8443")).To(HavePrefix("https://ports.emulator.local:8443/u/reset-password?ticket="))
+	g.Expect(ticket(a.domain + ":443")).To(HavePrefix("https://ports.emulator.local/u/reset-password?ticket="))
 }

@@ -69,10 +69,16 @@ type tenantRouter struct {
 }
 
 func (t tenantRouter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if t.s.hasTenant(strings.ToLower(r.URL.Hostname())) && r.URL.Scheme == "https" {
-		return t.self.RoundTrip(r)
+	if !t.s.hasTenant(strings.ToLower(r.URL.Hostname())) || r.URL.Scheme != "https" {
+		return t.other.RoundTrip(r)
 	}
-	return t.other.RoundTrip(r)
+	// A URL without port means the port the tenant is served on: the
+	// links the tenant makes for this request (a ticket) must carry it.
+	if _, port, err := net.SplitHostPort(t.s.Addr()); err == nil && r.URL.Port() == "" && port != "443" {
+		r = r.Clone(r.Context())
+		r.Host = r.URL.Hostname() + ":" + port
+	}
+	return t.self.RoundTrip(r)
 }
 
 // postLoginVersions reads the post-login trigger's bindings: the deployed
