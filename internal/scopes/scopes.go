@@ -34,6 +34,11 @@ const (
 	UpdateConnections    = "update:connections"
 	DeleteConnections    = "delete:connections"
 	ReadUsers            = "read:users"
+	ReadActions          = "read:actions"
+	CreateActions        = "create:actions"
+	UpdateActions        = "update:actions"
+	DeleteActions        = "delete:actions"
+	UpdateTriggers       = "update:triggers"
 )
 
 // Need is one scope a spec needs, and what for (a person reading the
@@ -131,6 +136,20 @@ func ForConnection(c *identityv1alpha1.CustomDatabaseConnection) Needs {
 	n = append(n, Need{CreateConnections, "to create the connection"}, Need{UpdateConnections, "to write the declared options and scripts"})
 	if c.Spec.DeletionPolicy == identityv1alpha1.DeletionPolicyDelete {
 		n = append(n, Need{DeleteConnections, "to delete it with this object: deletionPolicy Delete"})
+	}
+	return n
+}
+
+// ForAction is what an Action needs: the action read (by id, or found by
+// name) with its trigger's bindings; created and deployed (a deployment is
+// a create of a version), updated, and bound to its trigger; deleted with
+// it under deletionPolicy Delete (the default).
+func ForAction(a *identityv1alpha1.Action) Needs {
+	n := Needs{{ReadActions, "to read the action and its trigger's bindings"},
+		{CreateActions, "to create and deploy the action"}, {UpdateActions, "to write the declared code"},
+		{UpdateTriggers, "to bind it to spec.trigger"}}
+	if a.Spec.DeletionPolicy != identityv1alpha1.DeletionPolicyOrphan {
+		n = append(n, Need{DeleteActions, "to delete it with this object: deletionPolicy Delete"})
 	}
 	return n
 }

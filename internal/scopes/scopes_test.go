@@ -96,3 +96,11 @@ func TestNeedsNameWhatEachScopeIsFor(t *testing.T) {
 	missing := needs.Only([]string{"update:email_templates", "update:tenant_settings"})
 	g.Expect(missing.String()).To(Equal("update:tenant_settings (to write spec.settings and spec.flags), update:email_templates (to write spec.resetEmail)"))
 }
+
+func TestForAction(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(strings.Join(scopes.ForAction(&identityv1alpha1.Action{}).Scopes(), " ")).To(
+		Equal("read:actions create:actions update:actions update:triggers delete:actions"), "the default deletion policy is Delete")
+	g.Expect(strings.Join(scopes.ForAction(&identityv1alpha1.Action{Spec: identityv1alpha1.ActionSpec{DeletionPolicy: identityv1alpha1.DeletionPolicyOrphan}}).Scopes(), " ")).To(
+		Equal("read:actions create:actions update:actions update:triggers"))
+}
