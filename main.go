@@ -38,6 +38,7 @@ func main() {
 		shardConfig          shard.Config
 		migrationStatus      bool
 		transitionParallel   int
+		watchNamespaces      string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" turns it off.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address to serve Go's /debug/pprof profiles on, for investigating memory and CPU; empty (the default) serves none.")
@@ -52,11 +53,12 @@ func main() {
 	flag.StringVar(&smtpUsername, "smtp-username", "", "User to authenticate to the SMTP relay as (PLAIN, over STARTTLS or to localhost).")
 	flag.DurationVar(&reconcileTimeout, "reconcile-timeout", controllers.DefaultReconcileTimeout, "Longest one pass of a reconciler may take; a pass held up longer (a tenant that stops answering) is cancelled, reported in the object's conditions and retried with backoff.")
 	flag.IntVar(&concurrency, "concurrency", controllers.DefaultConcurrency, "Objects of each kind reconciled at once. Calls to one tenant are paced by its rate limit whatever this is; more workers let other tenants proceed meanwhile.")
-	flag.StringVar(&shardConfig.WatchLabelSelector, "watch-label-selector", "", "Reconcile only the Tenants, EmailProviders and CustomDatabaseConnections this label selector matches, as Flux's flag of that name: \"sharding.fluxcd.io/key in (shard1)\" for a shard, \"!sharding.fluxcd.io/key\" for the default instance of a sharded install; empty reconciles all.")
+	flag.StringVar(&shardConfig.WatchLabelSelector, "watch-label-selector", "", "Reconcile only the Tenants, EmailProviders, CustomDatabaseConnections and Actions this label selector matches, as Flux's flag of that name: \"sharding.fluxcd.io/key in (shard1)\" for a shard, \"!sharding.fluxcd.io/key\" for the default instance of a sharded install; empty reconciles all.")
 	flag.StringVar(&shardConfig.Name, "shard-name", "", "Name of this instance's shard: what it records in the status.shard of the objects it holds, and its leader election Lease (identity-operator-NAME.identity.tenantops.io). Empty is the default instance, which keeps the unsharded Lease.")
 	flag.BoolVar(&migrationStatus, "platform-migration-status", true, "Run the PlatformMigration reconciler here: migration status, reminders and gauges, counting the tenants of every shard. Exactly one instance of a sharded install runs it (the default instance).")
 	flag.IntVar(&transitionParallel, "transition-parallelism", controllers.DefaultTransitionParallelism, "Tenants sent their PATCH at once when a migration's mandatory date passes (each tenant gets one PATCH, prepared 20 s before; the platform's limits are per tenant, so this bounds only the operator's own sockets and memory).")
 	logOptions := zap.Options{Development: false}
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to reconcile Tenants, EmailProviders and CustomDatabaseConnections in, and the only ones whose Secrets, ConfigMaps and Events the operator reads (a namespace-scoped install: it needs RBAC in those namespaces only); PlatformMigrations and Namespaces are still read cluster-wide. Empty watches every namespace. Implies --platform-migration-status=false: an instance that sees only some tenants must not write the migrations' counts.")
 	logOptions.BindFlags(flag.CommandLine)
 	flag.Parse()
 
@@ -73,6 +75,21 @@ func main() {
 		log.Error(err, "invalid flags")
 		os.Exit(2)
 	}
+	namespaces, err := controllers.ParseWatchNamespaces(watchNamespaces)
+	if err != nil {
+		log.Error(err, "invalid flags")
+		os.Exit(2)
+	}
+	if len(namespaces) > 0 {
+		statusSet := false
+		flag.Visit(func(f *flag.Flag) { statusSet = statusSet || f.Name == "platform-migration-status" })
+		if statusSet && migrationStatus {
+			log.Error(nil, "invalid flags: --watch-namespaces needs --platform-migration-status=false: an instance that sees only some namespaces' tenants would write PlatformMigration counts that leave the others out")
+			os.Exit(2)
+		}
+		migrationStatus = false
+		log.Info("reconciling some namespaces only", "namespaces", namespaces, "platformMigrationStatus", false)
+	}
 	ctx := ctrl.SetupSignalHandler()
 	opts := controllers.ManagerOptions{
 		Options: controllers.Options{
@@ -83,6 +100,7 @@ func main() {
 			MetricsRegistry:        metrics.Registry,
 			Shard:                  shardConfig,
 			SkipPlatformMigrations: !migrationStatus,
+			WatchNamespaces:        namespaces,
 			TransitionParallelism:  transitionParallel,
 		},
 		MetricsBindAddress:      metricsAddr,

@@ -30,6 +30,7 @@ import (
 	"github.com/tenantops/identity-operator/internal/identity"
 	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/reconcile"
+	"github.com/tenantops/identity-operator/internal/scopes"
 )
 
 // CustomDatabaseConnection condition types (the reasons are in api/v1alpha1).
@@ -144,6 +145,9 @@ func (r *CustomDatabaseConnectionReconciler) reconcileConnection(ctx context.Con
 	}
 	api, err := r.Access.ClientFor(ctx, tenant)
 	if err != nil {
+		return reconcile.Success{}, err
+	}
+	if err := checkGrant(ctx, api, conn, tenant, scopes.ForConnection(conn)); err != nil {
 		return reconcile.Success{}, err
 	}
 	conn.Status.Ownership = connectionOwnership(conn)

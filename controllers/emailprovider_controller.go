@@ -23,6 +23,7 @@ import (
 	"github.com/tenantops/identity-operator/internal/identity"
 	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/reconcile"
+	"github.com/tenantops/identity-operator/internal/scopes"
 )
 
 const (
@@ -82,6 +83,9 @@ func (r *EmailProviderReconciler) reconcileProvider(ctx context.Context, provide
 	}
 	api, err := r.Access.ClientFor(ctx, tenant)
 	if err != nil {
+		return reconcile.Success{}, err
+	}
+	if err := checkGrant(ctx, api, provider, tenant, scopes.ForEmailProvider(provider)); err != nil {
 		return reconcile.Success{}, err
 	}
 	remote := &remoteProvider{api: api, tenant: tenant, p: provider, credentials: credentials, settings: settings,

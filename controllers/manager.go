@@ -64,12 +64,16 @@ func NewScheme() *runtime.Scheme {
 // and for the tests alike: the work queue, reconcile timeout and cache
 // transform of every controller (ManagerConfig, CacheOptions), leader
 // election on the shard's lease, the cache narrowed to the shard's
-// Tenants, EmailProviders and CustomDatabaseConnections, the health checks,
+// Tenants, EmailProviders, CustomDatabaseConnections and Actions, the health checks,
 // and every reconciler (Setup). Start it with Start.
 //
 // Secrets, ConfigMaps, Namespaces and PlatformMigrations are never
-// narrowed: every instance reads the migrations for its own tenants' flags,
-// and the objects they reference are looked up by name.
+// narrowed by the shard: every instance reads the migrations for its own
+// tenants' flags, and the objects they reference are looked up by name.
+// Options.WatchNamespaces narrows every namespaced kind to those
+// namespaces (controller-runtime's DefaultNamespaces); the cluster-scoped
+// ones (PlatformMigrations, Namespaces) are still cached cluster-wide, as
+// controller-runtime does for cluster-scoped kinds under DefaultNamespaces.
 func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctrl.Manager, error) {
 	if err := opts.Shard.Validate(); err != nil {
 		return nil, err
@@ -90,6 +94,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 		controllerConfig.SkipNameValidation = &skip
 	}
 	cacheOptions := CacheOptions()
+	cacheOptions.DefaultNamespaces = namespaceConfigs(opts.WatchNamespaces)
 	if !selector.Empty() {
 		cacheOptions.ByObject = map[client.Object]cache.ByObject{}
 		for _, obj := range shardedKinds() {
@@ -125,8 +130,21 @@ func NewManager(ctx context.Context, cfg *rest.Config, opts ManagerOptions) (ctr
 	return mgr, nil
 }
 
+// namespaceConfigs is cache.Options.DefaultNamespaces for the watched
+// namespaces: nil (every namespace) when none.
+func namespaceConfigs(namespaces []string) map[string]cache.Config {
+	if len(namespaces) == 0 {
+		return nil
+	}
+	out := make(map[string]cache.Config, len(namespaces))
+	for _, ns := range namespaces {
+		out[ns] = cache.Config{}
+	}
+	return out
+}
+
 // shardedKinds are the kinds a shard's selector narrows: a tenant and what
 // is written through its credentials.
 func shardedKinds() []client.Object {
-	return []client.Object{&identityv1alpha1.Tenant{}, &identityv1alpha1.EmailProvider{}, &identityv1alpha1.CustomDatabaseConnection{}}
+	return []client.Object{&identityv1alpha1.Tenant{}, &identityv1alpha1.EmailProvider{}, &identityv1alpha1.CustomDatabaseConnection{}, &identityv1alpha1.Action{}}
 }

@@ -81,6 +81,8 @@ type tenantOutcome struct {
 	state    identityv1alpha1.MigrationState
 	reason   string
 	message  string
+	// atDate is what the mandatory date does to it (empty: nothing).
+	atDate identityv1alpha1.DateImpact
 }
 
 func (r *PlatformMigrationReconciler) reconcileMigration(ctx context.Context, m *identityv1alpha1.PlatformMigration) (reconcile.Success, error) {
@@ -103,8 +105,8 @@ func (r *PlatformMigrationReconciler) reconcileMigration(ctx context.Context, m 
 	}
 	t := m.Status.Tenants
 	return reconcile.Success{Reason: identityv1alpha1.ReasonEvaluated, RequeueAfter: requeue,
-		Message: fmt.Sprintf("%s: %d/%d tenants have the change; %d pending, %d not ready, %d affected, %d failed",
-			m.Status.Phase, t.Enabled, t.Selected, t.Pending, t.NotReady, t.Affected, t.Failed)}, nil
+		Message: fmt.Sprintf("%s: %d/%d tenants have the change; %d pending, %d not ready, %d affected, %d failed, %d not managed",
+			m.Status.Phase, t.Enabled, t.Selected, t.Pending, t.NotReady, t.Affected, t.Failed, t.NotManaged)}, nil
 }
 
 // evaluateTenants decides every selected tenant with the same pure function
@@ -168,8 +170,29 @@ func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *id
 			continue
 		}
 		key := client.ObjectKeyFromObject(tenant)
-		d := migration.Decide(m, facts(m, tenant, byTenant[key], connectionsOf[key]), now)
-		o := tenantOutcome{tenant: tenant, decision: d, state: d.State, reason: d.Reason, message: d.Message}
+		t := facts(m, tenant, byTenant[key], connectionsOf[key])
+		d := migration.Decide(m, t, now)
+		t.Flags = knownFlags(tenant)
+		o := tenantOutcome{tenant: tenant, decision: d, state: d.State, reason: d.Reason, message: d.Message,
+			atDate: migration.AtDate(m, t, tenant.EffectiveManagementPolicy(), now)}
+		switch tenant.EffectiveManagementPolicy() {
+		case identityv1alpha1.ManagementPolicyObserve:
+			// The operator writes nothing to it: it can neither make the
+			// change nor tell whether the tenant has it.
+			o.state, o.reason = identityv1alpha1.MigrationNotManaged, identityv1alpha1.ReasonNotManaged
+			o.message = fmt.Sprintf("Tenant %s/%s is under managementPolicy Observe: the operator writes nothing to %s, so it neither makes this change there nor counts it as enabled; switch it to Apply to have the change made",
+				tenant.Namespace, tenant.Name, tenant.Spec.Domain)
+			out = append(out, o)
+			continue
+		case identityv1alpha1.ManagementPolicyPlan:
+			if d.Apply && !reportedEnabled(tenant, m.Name) {
+				o.state, o.reason = identityv1alpha1.MigrationPending, identityv1alpha1.ReasonPlannedOnly
+				o.message = fmt.Sprintf("Tenant %s/%s is under managementPolicy Plan: the change (%s) is shown on it as pending and not written, at the mandatory date neither; switch it to Apply to have it made",
+					tenant.Namespace, tenant.Name, d.Message)
+				out = append(out, o)
+				continue
+			}
+		}
 		if d.Apply {
 			// The change is the Tenant reconciler's to make: until its status
 			// says it is made, the tenant is not counted as enabled.
@@ -189,6 +212,33 @@ func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *id
 		return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)
 	})
 	return out, nil
+}
+
+// reportedEnabled reports whether the Tenant's status says the migration's
+// change is on it.
+func reportedEnabled(tenant *identityv1alpha1.Tenant, name string) bool {
+	s := reportedState(tenant, name)
+	return s != nil && s.State == identityv1alpha1.MigrationEnabled
+}
+
+// knownFlags are the flag values the tenant is known to carry: those its
+// spec declares, else as the Tenant reconciler last read them.
+func knownFlags(tenant *identityv1alpha1.Tenant) map[string]bool {
+	out := map[string]bool{}
+	if o := tenant.Status.Observed; o != nil {
+		for _, f := range o.Flags {
+			if f.Value != nil {
+				out[f.Name] = *f.Value
+			}
+		}
+	}
+	for flag, v := range tenant.Status.Flags {
+		out[flag] = v
+	}
+	for flag, v := range tenant.Spec.Flags {
+		out[flag] = v
+	}
+	return out
 }
 
 func reportedState(tenant *identityv1alpha1.Tenant, name string) *identityv1alpha1.TenantMigrationStatus {
@@ -224,6 +274,8 @@ func (r *PlatformMigrationReconciler) writeStatus(ctx context.Context, m *identi
 			counts.Affected++
 		case identityv1alpha1.MigrationFailed:
 			counts.Failed++
+		case identityv1alpha1.MigrationNotManaged:
+			counts.NotManaged++
 		}
 		if len(attention) < identityv1alpha1.MaxTenantsNeedingAttention {
 			attention = append(attention, identityv1alpha1.TenantAttention{Namespace: o.tenant.Namespace, Name: o.tenant.Name,
@@ -237,6 +289,9 @@ func (r *PlatformMigrationReconciler) writeStatus(ctx context.Context, m *identi
 	m.Status.Deadline = m.Spec.MandatoryOptIn
 	m.Status.Tenants = &counts
 	m.Status.Progress = fmt.Sprintf("%d/%d", counts.Enabled, counts.Selected)
+	if atDate := planAtDate(m, outcomes, now); !equality.Semantic.DeepEqual(m.Status.AtDate, atDate) {
+		m.Status.AtDate = atDate
+	}
 	if !equality.Semantic.DeepEqual(m.Status.TenantsNeedingAttention, attention) {
 		m.Status.TenantsNeedingAttention = attention
 	}
@@ -277,6 +332,47 @@ func (r *PlatformMigrationReconciler) writeStatus(ctx context.Context, m *identi
 	r.Metrics.observe(m, now)
 }
 
+// planAtDate is status.atDate: what the mandatory date does to the
+// selected tenants (outcomes are sorted by namespace and name already).
+// Nil for a migration that changes no flag.
+func planAtDate(m *identityv1alpha1.PlatformMigration, outcomes []tenantOutcome, now time.Time) *identityv1alpha1.MigrationAtDate {
+	if m.Spec.Change == nil {
+		return nil
+	}
+	p := &identityv1alpha1.MigrationAtDate{Passed: migration.Phase(&m.Spec, now) == identityv1alpha1.PhaseEnforced}
+	for _, o := range outcomes {
+		switch o.atDate {
+		case identityv1alpha1.DateImpactChange:
+			p.Changes++
+		case identityv1alpha1.DateImpactPlannedOnly:
+			p.PlannedOnly++
+		case identityv1alpha1.DateImpactNotManaged:
+			p.NotManaged++
+		default:
+			continue
+		}
+		if len(p.Tenants) < identityv1alpha1.MaxTenantsAtDate {
+			p.Tenants = append(p.Tenants, identityv1alpha1.TenantAtDate{Namespace: o.tenant.Namespace, Name: o.tenant.Name, Impact: o.atDate})
+		}
+	}
+	when := "when the platform sets the mandatory date and it comes"
+	if d := m.Spec.MandatoryOptIn; d != nil {
+		when = "at " + d.UTC().Format(time.RFC3339)
+	}
+	if p.Passed {
+		p.Summary = fmt.Sprintf("the change was enforced %s on %d tenants that had not opted in", when, p.Changes)
+	} else {
+		p.Summary = fmt.Sprintf("%d tenants will be changed %s", p.Changes, when)
+	}
+	if p.PlannedOnly > 0 {
+		p.Summary += fmt.Sprintf("; %d more under managementPolicy Plan are only shown the change, not written", p.PlannedOnly)
+	}
+	if p.NotManaged > 0 {
+		p.Summary += fmt.Sprintf("; %d under managementPolicy Observe are not managed: nothing is written to them", p.NotManaged)
+	}
+	return p
+}
+
 // remind sends a round of reminders when one is due: an Event on every
 // tenant that has not got the change, and an email to its administrators
 // when a relay is configured. It returns when the next round is due (zero
@@ -294,7 +390,7 @@ func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1a
 		switch {
 		case o.reason == migration.ReasonReadinessUnknown:
 			unknown++
-		case o.decision.Apply && o.state != identityv1alpha1.MigrationFailed:
+		case o.decision.Apply && o.state != identityv1alpha1.MigrationFailed && o.tenant.Manages():
 			// The operator is making the change on this tenant (at the
 			// mandatory date, on every tenant at once): nothing for its
 			// administrators to do, and a round of thousands of events
@@ -378,7 +474,7 @@ func NewMigrationMetrics(reg prometheus.Registerer) *MigrationMetrics {
 		}, []string{"migration", "severity"}),
 		tenants: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "identity_migration_tenants",
-			Help: "Selected tenants of a migration by state (Enabled, Pending, NotReady, Affected, Failed).",
+			Help: "Selected tenants of a migration by state (Enabled, Pending, NotReady, Affected, Failed, NotManaged).",
 		}, []string{"migration", "state"}),
 	}
 	if reg != nil {
@@ -398,7 +494,8 @@ func (mm *MigrationMetrics) observe(m *identityv1alpha1.PlatformMigration, now t
 	t := m.Status.Tenants
 	for state, n := range map[identityv1alpha1.MigrationState]int32{identityv1alpha1.MigrationEnabled: t.Enabled,
 		identityv1alpha1.MigrationPending: t.Pending, identityv1alpha1.MigrationNotReady: t.NotReady,
-		identityv1alpha1.MigrationAffected: t.Affected, identityv1alpha1.MigrationFailed: t.Failed} {
+		identityv1alpha1.MigrationAffected: t.Affected, identityv1alpha1.MigrationFailed: t.Failed,
+		identityv1alpha1.MigrationNotManaged: t.NotManaged} {
 		mm.tenants.WithLabelValues(m.Name, string(state)).Set(float64(n))
 	}
 }

@@ -93,6 +93,14 @@ type Options struct {
 	// CustomDatabaseConnections this instance reconciles, and the name it
 	// holds them under (all of them, as "default", when zero).
 	Shard shard.Config
+	// WatchNamespaces, when set, narrows what the operator reads and
+	// reconciles to these namespaces: the caches of the namespaced kinds
+	// (Tenants, EmailProviders, CustomDatabaseConnections, Secrets,
+	// ConfigMaps, Events) hold them only, so the operator needs no access
+	// elsewhere (the chart's watchNamespaces grants it per namespace).
+	// PlatformMigrations and Namespaces are cluster-scoped and still read
+	// cluster-wide. Empty watches every namespace.
+	WatchNamespaces []string
 	// SkipPlatformMigrations leaves PlatformMigration status, reminders and
 	// gauges to another instance: in a sharded install exactly one runs
 	// that reconciler.
@@ -144,10 +152,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 			return []string{o.Spec.TenantRef.Name}
 		case *identityv1alpha1.CustomDatabaseConnection:
 			return []string{o.Spec.TenantRef.Name}
+		case *identityv1alpha1.Action:
+			return []string{o.Spec.TenantRef.Name}
 		}
 		return nil
 	}
-	for _, obj := range []client.Object{&identityv1alpha1.EmailProvider{}, &identityv1alpha1.CustomDatabaseConnection{}} {
+	for _, obj := range []client.Object{&identityv1alpha1.EmailProvider{}, &identityv1alpha1.CustomDatabaseConnection{}, &identityv1alpha1.Action{}} {
 		if err := indexer.IndexField(ctx, obj, indexTenantRef, tenantRef); err != nil {
 			return err
 		}
@@ -192,7 +202,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	if !opts.SkipPlatformMigrations {
-		fleet, err := fleetView(mgr, opts.Shard)
+		fleet, err := fleetView(mgr, opts.Shard, opts.WatchNamespaces)
 		if err != nil {
 			return err
 		}
@@ -220,7 +230,16 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		ResyncInterval: opts.ResyncInterval, Shard: shardClaimer(mgr, opts, "customdatabaseconnection-controller"),
 		Remote: remote("customdatabaseconnection-controller"),
 	}
-	return connections.SetupWithManager(mgr)
+	if err := connections.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	actions := &ActionReconciler{
+		Client: mgr.GetClient(), Reader: contents, Access: access, Clock: opts.Clock,
+		Recorder: mgr.GetEventRecorderFor("action-controller"), Summarizer: summarizer("action-controller"),
+		ResyncInterval: opts.ResyncInterval, Shard: shardClaimer(mgr, opts, "action-controller"),
+		Remote: remote("action-controller"),
+	}
+	return actions.SetupWithManager(mgr)
 }
 
 // referencedTenant maps an object with a tenantRef to its Tenant.
@@ -230,6 +249,8 @@ func referencedTenant(_ context.Context, obj client.Object) []ctrl.Request {
 	case *identityv1alpha1.EmailProvider:
 		name = o.Spec.TenantRef.Name
 	case *identityv1alpha1.CustomDatabaseConnection:
+		name = o.Spec.TenantRef.Name
+	case *identityv1alpha1.Action:
 		name = o.Spec.TenantRef.Name
 	default:
 		return nil

@@ -25,7 +25,7 @@ func shardClaimer(mgr ctrl.Manager, opts Options, controller string) *shard.Clai
 // safe. The cache runs with the controllers (under the leader's lease), and
 // an instance without a selector gets none (nil): its own cache already
 // holds everything.
-func fleetView(mgr ctrl.Manager, cfg shard.Config) (cache.Cache, error) {
+func fleetView(mgr ctrl.Manager, cfg shard.Config, namespaces []string) (cache.Cache, error) {
 	selector, err := cfg.Selector()
 	if err != nil || selector.Empty() {
 		return nil, err
@@ -35,6 +35,8 @@ func fleetView(mgr ctrl.Manager, cfg shard.Config) (cache.Cache, error) {
 		Scheme:           mgr.GetScheme(),
 		Mapper:           mgr.GetRESTMapper(),
 		DefaultTransform: CacheOptions().DefaultTransform,
+		// Every shard's, in the namespaces this instance may read.
+		DefaultNamespaces: namespaceConfigs(namespaces),
 	})
 	if err != nil {
 		return nil, err

@@ -189,7 +189,7 @@ data:
 // let go of them, so no test leaks finalizers into the next.
 func (f *fixture) cleanup(ns *corev1.Namespace) {
 	ctx := context.Background()
-	for _, list := range []client.ObjectList{&identityv1alpha1.EmailProviderList{}, &identityv1alpha1.CustomDatabaseConnectionList{}, &identityv1alpha1.TenantList{}} {
+	for _, list := range []client.ObjectList{&identityv1alpha1.ActionList{}, &identityv1alpha1.EmailProviderList{}, &identityv1alpha1.CustomDatabaseConnectionList{}, &identityv1alpha1.TenantList{}} {
 		_ = k8s.List(ctx, list, client.InNamespace(f.ns))
 		_ = meta.EachListItem(list, func(o runtime.Object) error {
 			obj := o.(client.Object)
@@ -204,7 +204,7 @@ func (f *fixture) cleanup(ns *corev1.Namespace) {
 	}
 	f.g.Eventually(func() int {
 		n := 0
-		for _, list := range []client.ObjectList{&identityv1alpha1.EmailProviderList{}, &identityv1alpha1.CustomDatabaseConnectionList{}, &identityv1alpha1.TenantList{}} {
+		for _, list := range []client.ObjectList{&identityv1alpha1.ActionList{}, &identityv1alpha1.EmailProviderList{}, &identityv1alpha1.CustomDatabaseConnectionList{}, &identityv1alpha1.TenantList{}} {
 			_ = k8s.List(ctx, list, client.InNamespace(f.ns))
 			n += meta.LenList(list)
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/migration"
 	"github.com/tenantops/identity-operator/internal/reconcile"
+	"github.com/tenantops/identity-operator/internal/scopes"
 )
 
 // Tenant condition types (the reasons are in api/v1alpha1).
@@ -97,6 +98,9 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 	now := r.Clock.Now()
 	plan := inputs.plan(tenant, now)
 	r.reportOverrides(tenant, plan)
+	if err := checkGrant(ctx, api, tenant, tenant, scopes.ForTenant(tenant, len(plan.flags) > 0)); err != nil {
+		return reconcile.Success{}, err
+	}
 	defer recordRateLimit(tenant, api)
 	if !tenant.Manages() {
 		return r.planTenant(ctx, api, tenant, inputs, plan, now)
@@ -756,7 +760,7 @@ func recordRateLimit(tenant *identityv1alpha1.Tenant, api identity.Client) {
 }
 
 // reconcileDelete applies the deletion policy, once the objects managed
-// through this Tenant (EmailProviders, CustomDatabaseConnections) are gone:
+// through this Tenant (EmailProviders, CustomDatabaseConnections, Actions) are gone:
 // they need its credentials to clean up after themselves.
 func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *identityv1alpha1.Tenant) error {
 	dependents, err := dependentsOf(ctx, r.Client, tenant)
@@ -855,6 +859,13 @@ func dependentsOf(ctx context.Context, c client.Client, tenant *identityv1alpha1
 	for _, cdc := range connections.Items {
 		out = append(out, "CustomDatabaseConnection/"+cdc.Name)
 	}
+	var actions identityv1alpha1.ActionList
+	if err := c.List(ctx, &actions, client.InNamespace(tenant.Namespace), client.MatchingFields{indexTenantRef: tenant.Name}); err != nil {
+		return nil, err
+	}
+	for _, act := range actions.Items {
+		out = append(out, "Action/"+act.Name)
+	}
 	return out, nil
 }
 
@@ -873,6 +884,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&identityv1alpha1.PlatformMigration{}, handler.EnqueueRequestsFromMapFunc(r.allTenants), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&identityv1alpha1.EmailProvider{}, handler.EnqueueRequestsFromMapFunc(referencedTenant), builder.WithPredicates(reconcile.ReadinessChanged())).
 		Watches(&identityv1alpha1.CustomDatabaseConnection{}, handler.EnqueueRequestsFromMapFunc(referencedTenant), builder.WithPredicates(reconcile.ReadinessChanged())).
+		Watches(&identityv1alpha1.Action{}, handler.EnqueueRequestsFromMapFunc(referencedTenant), builder.WithPredicates(reconcile.ReadinessChanged())).
 		WatchesRawSource(tenantRecovered(r.Access, mgr.GetClient(), &identityv1alpha1.TenantList{})).
 		Complete(r)
 }

@@ -24,8 +24,8 @@ import (
 // identity pool's breaker for it (one per tenant, shared by every client of
 // it) fails their calls without a request but for one probe at a time, and
 // their objects say so and wait for the next probe. When a probe finds the
-// tenant back, the Tenant, EmailProviders and CustomDatabaseConnections of
-// its domain are reconciled at once, not at their next retry.
+// tenant back, the Tenant, EmailProviders, CustomDatabaseConnections and
+// Actions of its domain are reconciled at once, not at their next retry.
 
 // indexTenantDomain indexes Tenants by spec.domain: a recovery is told by
 // domain.

@@ -90,6 +90,11 @@ const (
 	ConditionStalled = "Stalled"
 	// ConditionPaused is True while the paused annotation is set.
 	ConditionPaused = "Paused"
+	// ConditionCredentialsValid is True when the Tenant's credentials get a
+	// token granted every scope the object's declared spec needs, and False
+	// (reason CredentialsRejected or InsufficientScope, naming the missing
+	// scopes) when they do not: checked before the object's first call.
+	ConditionCredentialsValid = "CredentialsValid"
 )
 
 // RateLimitStatus is the rate-limit budget the identity API last reported for

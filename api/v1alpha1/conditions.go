@@ -46,3 +46,12 @@ func (in *EmailProvider) SetConditions(c []metav1.Condition) { in.Status.Conditi
 
 // SetObservedGeneration records the generation last reconciled successfully.
 func (in *EmailProvider) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetConditions returns the Action's conditions.
+func (in *Action) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions replaces the Action's conditions.
+func (in *Action) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// SetObservedGeneration records the generation last reconciled successfully.
+func (in *Action) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }

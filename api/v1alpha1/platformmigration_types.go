@@ -181,7 +181,75 @@ type MigrationTenantCounts struct {
 	Affected int32 `json:"affected"`
 	// Failed could not be changed.
 	Failed int32 `json:"failed"`
+	// NotManaged are under managementPolicy Observe: the operator writes
+	// nothing to them, so it neither makes the change there nor counts them
+	// as enabled (and the migration is never Completed while one is
+	// selected).
+	// +optional
+	NotManaged int32 `json:"notManaged"`
 }
+
+// DateImpact is what a migration's mandatory date does to one tenant.
+// +kubebuilder:validation:Enum=Change;PlannedOnly;NotManaged
+type DateImpact string
+
+const (
+	// DateImpactChange: the operator writes the change to the tenant at the
+	// mandatory date (it has neither opted in, nor been enrolled, nor the
+	// flags already set). After the date: the operator enforced it there.
+	DateImpactChange DateImpact = "Change"
+	// DateImpactPlannedOnly: the tenant would change, but its Tenant is
+	// under managementPolicy Plan: the change is shown on the Tenant as
+	// pending, and not written at the date (nor after) until it is switched
+	// to Apply.
+	DateImpactPlannedOnly DateImpact = "PlannedOnly"
+	// DateImpactNotManaged: the Tenant is under managementPolicy Observe:
+	// nothing is written to it at the date, and whether the platform's own
+	// enforcement reaches it is not the operator's to tell.
+	DateImpactNotManaged DateImpact = "NotManaged"
+)
+
+// TenantAtDate is one tenant of the mandatory date's plan.
+type TenantAtDate struct {
+	// Namespace of the Tenant.
+	Namespace string `json:"namespace"`
+	// Name of the Tenant.
+	Name string `json:"name"`
+	// Impact of the date on it.
+	Impact DateImpact `json:"impact"`
+}
+
+// MigrationAtDate is the plan of the mandatory date: how many, and which,
+// selected tenants the operator will change when the date comes, so that a
+// team sees the blast radius before the date. Once the date has passed it
+// says what was enforced.
+type MigrationAtDate struct {
+	// Passed is true once the mandatory date has passed: the counts are then
+	// what was enforced, not what will be.
+	Passed bool `json:"passed"`
+	// Changes is how many selected tenants the operator writes the change
+	// to at the date: those that have not opted in, were not enrolled and
+	// do not already carry the flags, whose Tenant is under Apply. After
+	// the date: how many it enforced the change on.
+	Changes int32 `json:"changes"`
+	// PlannedOnly is how many selected tenants the change would reach but
+	// whose Tenant is under managementPolicy Plan: not written at the date.
+	PlannedOnly int32 `json:"plannedOnly"`
+	// NotManaged is how many selected tenants are under managementPolicy
+	// Observe: nothing is written to them at the date.
+	NotManaged int32 `json:"notManaged"`
+	// Tenants lists the first 50 of those tenants, sorted by namespace and
+	// name, with the date's impact on each; the counts stay exact.
+	// +optional
+	// +kubebuilder:validation:MaxItems=50
+	Tenants []TenantAtDate `json:"tenants,omitempty"`
+	// Summary says it in a sentence, for kubectl describe.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+}
+
+// MaxTenantsAtDate bounds status.atDate.tenants; the counts stay exact.
+const MaxTenantsAtDate = 50
 
 // TenantAttention is a tenant that still has to act, and why.
 type TenantAttention struct {
@@ -229,8 +297,15 @@ type PlatformMigrationStatus struct {
 	// Progress is "enabled/selected", for a glance.
 	// +optional
 	Progress string `json:"progress,omitempty"`
+	// AtDate is the plan of the mandatory date for a migration that
+	// changes flags: which selected tenants the operator will change when
+	// the date comes (with the date TBD: when it is set and comes), which
+	// are only planned (managementPolicy Plan) and which are not managed
+	// (Observe). After the date it says what was enforced.
+	// +optional
+	AtDate *MigrationAtDate `json:"atDate,omitempty"`
 	// TenantsNeedingAttention lists, up to 50, the tenants that are still
-	// pending, not ready, affected or failed, and why.
+	// pending, not ready, affected, failed or not managed, and why.
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
 	TenantsNeedingAttention []TenantAttention `json:"tenantsNeedingAttention,omitempty"`
@@ -255,9 +330,12 @@ type PlatformMigrationStatus struct {
 // +kubebuilder:printcolumn:name="Grace Start",type=string,format=date-time,JSONPath=`.spec.gracePeriodStart`
 // +kubebuilder:printcolumn:name="Mandatory",type=string,format=date-time,JSONPath=`.spec.mandatoryOptIn`
 // +kubebuilder:printcolumn:name="Enabled",type=string,JSONPath=`.status.progress`
+// +kubebuilder:printcolumn:name="At Date",type=integer,JSONPath=`.status.atDate.changes`
 // +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.tenants.pending`,priority=1
 // +kubebuilder:printcolumn:name="Not Ready",type=integer,JSONPath=`.status.tenants.notReady`,priority=1
 // +kubebuilder:printcolumn:name="Affected",type=integer,JSONPath=`.status.tenants.affected`,priority=1
+// +kubebuilder:printcolumn:name="Planned Only",type=integer,JSONPath=`.status.atDate.plannedOnly`,priority=1
+// +kubebuilder:printcolumn:name="Not Managed",type=integer,JSONPath=`.status.tenants.notManaged`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PlatformMigration struct {
 	metav1.TypeMeta   `json:",inline"`

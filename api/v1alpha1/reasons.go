@@ -10,9 +10,19 @@ const (
 	ReasonCredentialsSecretNotFound = "CredentialsSecretNotFound"
 	ReasonCredentialsSecretInvalid  = "CredentialsSecretInvalid"
 	ReasonCredentialsRejected       = "CredentialsRejected"
-	ReasonInsufficientScope         = "InsufficientScope"
-	ReasonCABundleNotFound          = "CABundleNotFound"
-	ReasonCABundleInvalid           = "CABundleInvalid"
+	// ReasonInsufficientScope: the credentials' token lacks a scope the
+	// declared spec needs (condition CredentialsValid, and Stalled); nothing
+	// is sent until the grant is fixed.
+	ReasonInsufficientScope = "InsufficientScope"
+	// ReasonScopesGranted: the token is granted every scope the declared
+	// spec needs (condition CredentialsValid).
+	ReasonScopesGranted = "ScopesGranted"
+	// ReasonScopesNotReported: the platform named no scopes with the token,
+	// so they could not be checked before the calls (condition
+	// CredentialsValid, True: the calls themselves tell).
+	ReasonScopesNotReported = "ScopesNotReported"
+	ReasonCABundleNotFound  = "CABundleNotFound"
+	ReasonCABundleInvalid   = "CABundleInvalid"
 	// ReasonTenantUnreachable: the platform could not be reached, or kept
 	// failing (network errors, 5xx) after the client's retries.
 	ReasonTenantUnreachable = "TenantUnreachable"
@@ -94,8 +104,14 @@ const (
 	ReasonMandatoryDateAhead  = "MandatoryDateAhead"
 	ReasonMandatoryDateTBD    = "MandatoryDateTBD"
 	ReasonApplyPending        = "ApplyPending"
-	EventReasonReminder       = "MigrationReminder"
-	EventReasonEnforced       = "MigrationEnforced"
+	// ReasonNotManaged: the Tenant is under managementPolicy Observe; the
+	// migration neither makes its change there nor counts it as enabled.
+	ReasonNotManaged = "NotManaged"
+	// ReasonPlannedOnly: the Tenant is under managementPolicy Plan; the
+	// change is shown on it as pending and not written.
+	ReasonPlannedOnly   = "PlannedOnly"
+	EventReasonReminder = "MigrationReminder"
+	EventReasonEnforced = "MigrationEnforced"
 )
 
 // EmailProvider reasons.
@@ -117,4 +133,35 @@ const (
 	// this one writes nothing.
 	ReasonConnectionClaimed       = "ConnectionClaimed"
 	EventReasonMigrationCompleted = "MigrationCompleted"
+)
+
+// Action reasons.
+const (
+	// ReasonActionSynced: the action's current code is deployed and bound.
+	ReasonActionSynced = "Synced"
+	// ReasonBuildFailed: the platform could not build the action's code
+	// (a syntax error, a dependency it cannot resolve); the message quotes
+	// it. Nothing is retried until the spec, the code's ConfigMap or the
+	// Secret changes.
+	ReasonBuildFailed = "BuildFailed"
+	// ReasonBuilding: the platform is still building the draft; looked at
+	// again shortly.
+	ReasonBuilding = "Building"
+	// ReasonDeployed: the Deployed condition's reason when the draft runs.
+	ReasonDeployed = "Deployed"
+	// ReasonBound: the Bound condition's reason when the action is in its
+	// trigger's flow.
+	ReasonBound                = "Bound"
+	ReasonCodeSourceNotFound   = "CodeSourceNotFound"
+	ReasonActionSecretNotFound = "SecretsNotFound"
+	ReasonActionSecretInvalid  = "SecretsInvalid"
+	// ReasonActionClaimed: another Action, created earlier, already manages
+	// the action of the same name on the same Tenant; this one writes
+	// nothing.
+	ReasonActionClaimed = "ActionClaimed"
+	// EventReasonDeployed: a new version of the action was deployed.
+	EventReasonDeployed = "Deployed"
+	// EventReasonBindingsReordered: the trigger's bindings were written to
+	// place the action.
+	EventReasonBindingsReordered = "BindingPlaced"
 )

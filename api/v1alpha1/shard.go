@@ -2,8 +2,8 @@ package v1alpha1
 
 // ShardLabel is the label that assigns an object to an operator instance
 // when the fleet is split between several (the key Flux uses). A Tenant, its
-// EmailProviders and its CustomDatabaseConnections carry the same value; an
-// object without it belongs to the default instance.
+// EmailProviders, CustomDatabaseConnections and Actions carry the same
+// value; an object without it belongs to the default instance.
 const ShardLabel = "sharding.fluxcd.io/key"
 
 // DefaultShard is the name the operator instance run without a shard name
@@ -34,3 +34,9 @@ func (in *CustomDatabaseConnection) GetShard() string { return in.Status.Shard }
 
 // SetShard records the instance that holds the CustomDatabaseConnection.
 func (in *CustomDatabaseConnection) SetShard(s string) { in.Status.Shard = s }
+
+// GetShard returns the instance that holds the Action.
+func (in *Action) GetShard() string { return in.Status.Shard }
+
+// SetShard records the instance that holds the Action.
+func (in *Action) SetShard(s string) { in.Status.Shard = s }

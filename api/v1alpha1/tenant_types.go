@@ -251,7 +251,7 @@ type ResetEmailTemplate struct {
 }
 
 // MigrationState is where a tenant stands with one PlatformMigration.
-// +kubebuilder:validation:Enum=Enabled;Pending;NotReady;Affected;Failed
+// +kubebuilder:validation:Enum=Enabled;Pending;NotReady;Affected;Failed;NotManaged
 type MigrationState string
 
 const (
@@ -267,6 +267,11 @@ const (
 	MigrationAffected MigrationState = "Affected"
 	// MigrationFailed: the change could not be applied.
 	MigrationFailed MigrationState = "Failed"
+	// MigrationNotManaged: the Tenant is under managementPolicy Observe: the
+	// operator writes nothing to it, so it neither makes the change nor
+	// knows whether the tenant has it. A PlatformMigration counts it apart,
+	// never as enabled.
+	MigrationNotManaged MigrationState = "NotManaged"
 )
 
 // TenantMigrationStatus is one migration as this tenant sees it.

@@ -17,7 +17,7 @@ import (
 
 // order is the order of the kinds in the reference: the one a newcomer meets
 // first comes first.
-var order = []string{"Tenant", "PlatformMigration", "CustomDatabaseConnection", "EmailProvider"}
+var order = []string{"Tenant", "PlatformMigration", "CustomDatabaseConnection", "EmailProvider", "Action"}
 
 func main() {
 	if len(os.Args) != 3 {

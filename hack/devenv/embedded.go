@@ -126,6 +126,15 @@ func startEmbedded(ctx context.Context, root string) (_ *embedded, err error) {
 		secrets[t.name+"-credentials"] = map[string]string{"client_id": creds.ClientID, "client_secret": creds.ClientSecret}
 		domains = append(domains, t.domain)
 	}
+	// The password-change Action of the samples (action_acme-password-change.yaml)
+	// creates tickets with a machine-to-machine application of its own: a grant
+	// for the Management API with create:user_tickets, and nothing else.
+	m2m, err := e.emulator.MintClient(sampleTenants[0].domain, "Password change action", []string{"create:user_tickets"}, []string{"client_credentials"})
+	if err != nil {
+		return nil, fmt.Errorf("the password-change action's application: %w", err)
+	}
+	secrets["acme-password-change"] = map[string]string{"CLIENT_ID": m2m.ClientID, "CLIENT_SECRET": m2m.ClientSecret,
+		"RESULT_URL": "https://app.acme.example/password-changed"}
 	e.domains = strings.Join(domains, ", ")
 
 	legacyPassword := randomHex(12)

@@ -25,8 +25,12 @@
 // Password-change tickets are the exception that needs no adoption: only the newest
 // ticket of a user works, and the call returns the newest.
 //
+// Deploying an action (DeployAction) is the one call whose retry is not harmless in
+// full: a deploy whose answer was lost and which is retried makes one extra version, of
+// the same content.
+//
 // Secrets (the client secret, tokens, email credentials, connection configuration and
-// scripts) are never put in errors, logs or metric labels: errors carry the operation
+// scripts, action secrets) are never put in errors, logs or metric labels: errors carry the operation
 // and what the platform said, never the request body.
 //
 // Metrics, on controller-runtime's registry through DefaultMetrics:
@@ -108,9 +112,48 @@ type Client interface {
 	// The URL is a credential: do not log it.
 	CreatePasswordChangeTicket(ctx context.Context, ticket PasswordChangeTicket) (string, error)
 
+	// GetAction reads an action's draft by id (ErrNotFound when gone).
+	GetAction(ctx context.Context, id string) (*Action, error)
+	// FindActionByName returns the action with exactly this name (written for
+	// triggerID, when not empty), or ErrNotFound.
+	FindActionByName(ctx context.Context, name, triggerID string) (*Action, error)
+	// CreateAction creates an action and builds its draft; a draft that does not
+	// build is still created, with Status failed (see Action.BuildError). ErrConflict
+	// when the name is taken.
+	CreateAction(ctx context.Context, action ActionCreate) (*Action, error)
+	// UpdateAction patches an action's draft and builds it again. Secrets, when set,
+	// replace the whole secret set.
+	UpdateAction(ctx context.Context, id string, update ActionUpdate) (*Action, error)
+	// DeleteAction deletes an action; force also removes its bindings (without it,
+	// deleting a bound action is refused). One already gone is success.
+	DeleteAction(ctx context.Context, id string, force bool) error
+	// DeployAction makes the draft a new version and has the trigger run it. Every
+	// call makes a version, changed or not: deploy only when the action's
+	// AllChangesDeployed is false. A draft that does not build is refused with an
+	// *ActionBuildFailedError (ErrBuildFailed).
+	DeployAction(ctx context.Context, id string) (*ActionVersion, error)
+	// ListActionVersions lists an action's versions, newest first.
+	ListActionVersions(ctx context.Context, id string) ([]ActionVersion, error)
+	// ListTriggerBindings lists a trigger's bindings in execution order, each with its
+	// action.
+	ListTriggerBindings(ctx context.Context, triggerID string) ([]TriggerBinding, error)
+	// UpdateTriggerBindings makes bindings the trigger's whole execution order, in
+	// this order: a binding left out is removed. A ref to an action never deployed is
+	// refused (ErrInvalid).
+	UpdateTriggerBindings(ctx context.Context, triggerID string, bindings []BindingUpdate) ([]TriggerBinding, error)
+
 	// RateLimit is the budget the platform reported last, for a controller to write to
 	// status; false until a response carried the headers.
 	RateLimit() (RateLimitStatus, bool)
+
+	// GrantedScopes is what the tenant granted the current token (fetching one when
+	// none is cached: the next call needs it anyway). It is cached with the token, so
+	// a controller can check the scopes a spec needs before any call, at no cost.
+	GrantedScopes(ctx context.Context) (Grant, error)
+	// RenewGrant drops the token g came with (unless it was replaced already), so
+	// the next call fetches a new one and a grant fixed on the platform shows at once
+	// rather than when the token expires.
+	RenewGrant(g Grant)
 }
 
 // New makes a client for one tenant with its own connection pool, token and pacer, and
@@ -174,6 +217,16 @@ func (c *client) Domain() string { return c.cfg.Domain }
 
 // RateLimit implements Client.
 func (c *client) RateLimit() (RateLimitStatus, bool) { return c.pacer.budget() }
+
+// GrantedScopes implements Client.
+func (c *client) GrantedScopes(ctx context.Context) (Grant, error) { return c.tokens.grant(ctx) }
+
+// RenewGrant implements Client.
+func (c *client) RenewGrant(g Grant) {
+	if g.token != "" {
+		c.tokens.invalidate(g.token)
+	}
+}
 
 // close releases the idle connections of the client's pool.
 func (c *client) close() { c.tr.CloseIdleConnections() }

@@ -612,3 +612,54 @@ func TestEmulatorWaitsOutA429CausedBySomeoneElse(t *testing.T) {
 		t.Errorf("no 429 drawn: the bucket was not empty, the test proves nothing")
 	}
 }
+
+func TestEmulatorGrantedScopesComeWithTheToken(t *testing.T) {
+	e := emulatortest.Start(t)
+	tn := newTenant(t, e, "grant.emulator.local")
+	ctx := ctxT(t)
+	partial := tn.clientFor(t, e.MintClient(tn.domain, "read:tenant_settings", "read:email_templates"))
+
+	before := e.Requests(tn.domain)
+	g, err := partial.GrantedScopes(ctx)
+	if err != nil {
+		t.Fatalf("GrantedScopes: %v", err)
+	}
+	if !g.Known || strings.Join(g.Scopes, " ") != "read:email_templates read:tenant_settings" {
+		t.Fatalf("grant = %+v", g)
+	}
+	if m := g.Missing([]string{"read:tenant_settings", "update:tenant_settings"}); len(m) != 1 || m[0] != "update:tenant_settings" {
+		t.Fatalf("missing = %v", m)
+	}
+	// Cached with the token: the calls that follow fetch no other.
+	if _, err := partial.GetTenantSettings(ctx); err != nil {
+		t.Fatalf("GetTenantSettings: %v", err)
+	}
+	if _, err := partial.GrantedScopes(ctx); err != nil {
+		t.Fatalf("GrantedScopes: %v", err)
+	}
+	spent := e.Requests(tn.domain).Minus(before)
+	if spent.Tokens() != 1 || spent.Total() != 2 {
+		t.Fatalf("requests = %v, want one token and one read", spent)
+	}
+
+	// RenewGrant: the next call fetches a new token, and with it the grant as it is now.
+	partial.RenewGrant(g)
+	g2, err := partial.GrantedScopes(ctx)
+	if err != nil {
+		t.Fatalf("GrantedScopes: %v", err)
+	}
+	if got := e.Requests(tn.domain).Minus(before).Tokens(); got != 2 {
+		t.Fatalf("tokens after RenewGrant = %d, want 2", got)
+	}
+	// A grant renewed twice (a stale Grant) drops nothing.
+	partial.RenewGrant(g)
+	if _, err := partial.GrantedScopes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Requests(tn.domain).Minus(before).Tokens(); got != 2 {
+		t.Fatalf("tokens after a stale RenewGrant = %d, want 2", got)
+	}
+	if strings.Join(g2.Scopes, " ") != strings.Join(g.Scopes, " ") {
+		t.Fatalf("grant changed: %v", g2.Scopes)
+	}
+}

@@ -23,6 +23,9 @@ type tokenSource struct {
 	mu      sync.Mutex
 	token   string
 	renewAt time.Time
+	// scopes are what the tenant granted token (see Grant).
+	scopes []string
+	known  bool
 }
 
 // tokenResponse is the success body of POST /oauth/token.
@@ -30,6 +33,8 @@ type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
+	// Scope is the granted scopes, space-separated.
+	Scope *string `json:"scope"`
 }
 
 // oauthErrorBody is the error body of the authentication API.
@@ -68,15 +73,36 @@ func (ts *tokenSource) get(ctx context.Context) (string, error) {
 	if tok := ts.cached(); tok != "" {
 		return tok, nil
 	}
-	tok, lifetime, err := ts.fetch(ctx)
+	tok, lifetime, scope, err := ts.fetch(ctx)
 	if err != nil {
 		return "", err
 	}
+	scopes, known := grantedScopes(scope, tok)
 	ts.mu.Lock()
 	ts.token = tok
 	ts.renewAt = ts.c.opts.Clock.Now().Add(lifetime - renewMargin(lifetime))
+	ts.scopes, ts.known = scopes, known
 	ts.mu.Unlock()
 	return tok, nil
+}
+
+// grant is what the tenant granted the valid token, fetching one when none
+// is cached (the call that follows needs it anyway).
+func (ts *tokenSource) grant(ctx context.Context) (Grant, error) {
+	for {
+		tok, err := ts.get(ctx)
+		if err != nil {
+			return Grant{}, err
+		}
+		ts.mu.Lock()
+		same := ts.token == tok
+		g := Grant{Scopes: ts.scopes, Known: ts.known, token: tok}
+		ts.mu.Unlock()
+		if same {
+			return g, nil
+		}
+		// Replaced between the two reads: the grant of the new token.
+	}
 }
 
 // invalidate drops tok after the API refused it, unless it was replaced already (so a
@@ -93,7 +119,7 @@ const opToken = "GetToken"
 
 // fetch asks /oauth/token for a token, retrying 5xx, 429 and network errors like any
 // call (asking again is harmless: it creates nothing).
-func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) {
+func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, *string, error) {
 	c := ts.c
 	form := url.Values{
 		"grant_type":    {"client_credentials"},
@@ -106,12 +132,12 @@ func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error)
 		// The token endpoint is the tenant's too: it goes through the tenant's breaker.
 		adm, err := c.breaker.admit(opToken)
 		if err != nil {
-			return "", 0, err
+			return "", 0, nil, err
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/oauth/token", strings.NewReader(form))
 		if err != nil {
 			c.breaker.abandoned(adm)
-			return "", 0, err
+			return "", 0, nil, err
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
@@ -120,7 +146,7 @@ func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error)
 		if err != nil {
 			c.noAnswer(ctx, adm, opToken, r.attempts, err)
 			if werr := r.afterNetworkError(ctx, err); werr != nil {
-				return "", 0, werr
+				return "", 0, nil, werr
 			}
 			continue
 		}
@@ -129,24 +155,24 @@ func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error)
 		case resp.StatusCode == http.StatusOK:
 			var tr tokenResponse
 			if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
-				return "", 0, &APIError{Operation: opToken, StatusCode: resp.StatusCode,
+				return "", 0, nil, &APIError{Operation: opToken, StatusCode: resp.StatusCode,
 					Message: "the token response is not a token", Attempts: r.attempts, kind: ErrUnavailable}
 			}
 			lifetime := time.Duration(tr.ExpiresIn) * time.Second
 			if lifetime <= 0 {
 				lifetime = time.Hour
 			}
-			return tr.AccessToken, lifetime, nil
+			return tr.AccessToken, lifetime, tr.Scope, nil
 		case resp.StatusCode == http.StatusTooManyRequests:
 			if werr := r.afterRateLimited(ctx, resp, body); werr != nil {
-				return "", 0, werr
+				return "", 0, nil, werr
 			}
 		case resp.StatusCode >= 500:
 			if werr := r.afterServerError(ctx, resp.StatusCode, body); werr != nil {
-				return "", 0, werr
+				return "", 0, nil, werr
 			}
 		default:
-			return "", 0, tokenError(resp.StatusCode, body, r.attempts)
+			return "", 0, nil, tokenError(resp.StatusCode, body, r.attempts)
 		}
 	}
 }

@@ -60,6 +60,12 @@ type External interface {
 	// Describe names the remote object for events and messages, such as
 	// "connection legacy-users (con_123)".
 	Describe() string
+}
+
+// Planner is an External of a kind with a management policy
+// (spec.managementPolicy): it can also describe the write it would make.
+type Planner interface {
+	External
 	// Plan describes, field by field, the request that Create (exists
 	// false) or Update would send after the Observe just made, without
 	// sending it: it renders the very body they send (see Render).
@@ -133,7 +139,7 @@ type Outcome struct {
 // Observe, one Observe and the plan of the write Apply would make, with
 // nothing sent and nothing adopted (status.ownership stays as it was, so a
 // later deletion never takes an object only looked at for the operator's).
-func (s *Step) Manage(ctx context.Context, obj client.Object, policy identityv1alpha1.ManagementPolicy, ownership *identityv1alpha1.RemoteOwnership, ext External) (Outcome, error) {
+func (s *Step) Manage(ctx context.Context, obj client.Object, policy identityv1alpha1.ManagementPolicy, ownership *identityv1alpha1.RemoteOwnership, ext Planner) (Outcome, error) {
 	if policy.Writes() {
 		wrote, err := s.Apply(ctx, obj, ownership, ext)
 		return Outcome{Wrote: wrote}, err

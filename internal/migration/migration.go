@@ -57,6 +57,11 @@ type Tenant struct {
 	OptedIn bool
 	// Readiness is the outcome of the migration's readiness checks.
 	Readiness Readiness
+	// Flags are the flag values the tenant is known to carry: declared in
+	// its spec.flags, or as last read. Only the plan of the mandatory date
+	// (AtDate) reads them: a tenant that carries the change's flags already
+	// is not changed by the date.
+	Flags map[string]bool
 }
 
 // Readiness is the outcome of a migration's readiness checks for a tenant.

@@ -52,7 +52,8 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 	t.Cleanup(func() { _ = c.Delete(ctx(t), migration) })
 	migration.Status.Phase = identityv1alpha1.PhaseEnforced
 	migration.Status.Progress = "7/10"
-	migration.Status.Tenants = &identityv1alpha1.MigrationTenantCounts{Selected: 10, Enabled: 7, Pending: 1, NotReady: 1, Affected: 1}
+	migration.Status.Tenants = &identityv1alpha1.MigrationTenantCounts{Selected: 10, Enabled: 7, Pending: 1, NotReady: 1, Affected: 1, NotManaged: 1}
+	migration.Status.AtDate = &identityv1alpha1.MigrationAtDate{Passed: true, Changes: 6, PlannedOnly: 2, NotManaged: 1}
 	g.Expect(c.Status().Update(ctx(t), migration)).To(Succeed())
 
 	connection := &identityv1alpha1.CustomDatabaseConnection{
@@ -85,6 +86,19 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 	}
 	g.Expect(c.Create(ctx(t), provider)).To(Succeed())
 
+	action := &identityv1alpha1.Action{
+		ObjectMeta: metav1.ObjectMeta{Name: "password-change", Namespace: ns},
+		Spec: identityv1alpha1.ActionSpec{
+			TenantRef: identityv1alpha1.TenantReference{Name: "acme"},
+			Trigger:   identityv1alpha1.TriggerPostLogin,
+			Code:      identityv1alpha1.ActionCode{Inline: "exports.onExecutePostLogin = async (event, api) => {};"},
+		},
+	}
+	g.Expect(c.Create(ctx(t), action)).To(Succeed())
+	action.Status.DeployedVersion, action.Status.BuildStatus, action.Status.Bound = 3, "built", "2/3"
+	action.Status.Conditions = []metav1.Condition{ready("BuildFailed")}
+	g.Expect(c.Status().Update(ctx(t), action)).To(Succeed())
+
 	tests := []struct {
 		resource, namespace string
 		columns             []string
@@ -96,9 +110,11 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 			"Reason": "CredentialsNotFound", "Planned": "3", "Shard": "shard1"},
 	}, {
 		resource: "platformmigrations",
-		columns:  []string{"Name", "Severity", "Phase", "Grace Start", "Mandatory", "Enabled", "Pending", "Not Ready", "Affected", "Age"},
+		columns: []string{"Name", "Severity", "Phase", "Grace Start", "Mandatory", "Enabled", "At Date", "Pending", "Not Ready", "Affected",
+			"Planned Only", "Not Managed", "Age"},
 		want: map[string]string{"Name": "printer-columns-email-templates", "Severity": "Medium", "Phase": "Enforced",
-			"Grace Start": "2016-04-04T00:00:00Z", "Mandatory": "2016-05-11T00:00:00Z", "Enabled": "7/10", "Pending": "1", "Not Ready": "1", "Affected": "1"},
+			"Grace Start": "2016-04-04T00:00:00Z", "Mandatory": "2016-05-11T00:00:00Z", "Enabled": "7/10", "At Date": "6", "Pending": "1",
+			"Not Ready": "1", "Affected": "1", "Planned Only": "2", "Not Managed": "1"},
 	}, {
 		resource: "customdatabaseconnections", namespace: ns,
 		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Policy", "Planned", "Shard", "Age"},
@@ -107,6 +123,11 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 		resource: "emailproviders", namespace: ns,
 		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Policy", "Planned", "Shard", "Age"},
 		want:    map[string]string{"Name": "acme-mail", "Tenant": "acme", "Provider": "sendgrid", "From": "no-reply@acme.example", "Enabled": "true", "Policy": "Apply"},
+	}, {
+		resource: "actions", namespace: ns,
+		columns: []string{"Name", "Tenant", "Trigger", "Version", "Build", "Bound", "Ready", "Reason", "Action ID", "Shard", "Age"},
+		want: map[string]string{"Name": "password-change", "Tenant": "acme", "Trigger": "post-login", "Version": "3", "Build": "built",
+			"Bound": "2/3", "Ready": "False", "Reason": "BuildFailed"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.resource, func(t *testing.T) {
@@ -138,6 +159,7 @@ func TestEveryKindIsInTheIdentityCategoryWithAShortName(t *testing.T) {
 		"platformmigrations":        {"pmig", false},
 		"customdatabaseconnections": {"dbconn", true},
 		"emailproviders":            {"emailprov", true},
+		"actions":                   {"act", true},
 	}
 	seen := map[string]bool{}
 	for _, r := range list.APIResources {

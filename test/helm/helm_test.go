@@ -100,7 +100,8 @@ func render(t *testing.T, extra ...string) []*unstructured.Unstructured {
 }
 
 func TestChartLints(t *testing.T) {
-	for name, args := range map[string][]string{"defaults": nil, "everything on": everything} {
+	for name, args := range map[string][]string{"defaults": nil, "everything on": everything,
+		"namespace-scoped": append(append([]string{}, everything...), namespaceScoped...)} {
 		t.Run(name, func(t *testing.T) {
 			out, err := runHelm(append([]string{"lint", "--strict", chart}, args...)...)
 			NewWithT(t).Expect(err).NotTo(HaveOccurred(), out)
@@ -112,15 +113,17 @@ func TestValuesSchemaRefusesBadValues(t *testing.T) {
 	tests := map[string]struct {
 		set, want string
 	}{
-		"a resync that is not a duration": {"resyncInterval=often", "resyncInterval"},
-		"an unknown log level":            {"logLevel=verbose", "logLevel"},
-		"a relay without a port":          {"smtpRelay.address=smtp.example.com", "address"},
-		"a misspelt key":                  {"resyncIntervall=1m", "resyncIntervall"},
-		"zero replicas":                   {"replicaCount=0", "replicaCount"},
-		"a shard named default":           {"shards[0].name=default", "shards/0/name"},
-		"a shard name that is no label":   {"shards[0].name=Shard_1", "shards/0/name"},
-		"a shard without a name":          {"shards[0].resources.limits.memory=1Gi", "name"},
-		"a shard listed twice":            {"shards[0].name=a,shards[1].name=a", `"a" is listed twice`},
+		"a resync that is not a duration":     {"resyncInterval=often", "resyncInterval"},
+		"an unknown log level":                {"logLevel=verbose", "logLevel"},
+		"a relay without a port":              {"smtpRelay.address=smtp.example.com", "address"},
+		"a misspelt key":                      {"resyncIntervall=1m", "resyncIntervall"},
+		"zero replicas":                       {"replicaCount=0", "replicaCount"},
+		"a shard named default":               {"shards[0].name=default", "shards/0/name"},
+		"a shard name that is no label":       {"shards[0].name=Shard_1", "shards/0/name"},
+		"a shard without a name":              {"shards[0].resources.limits.memory=1Gi", "name"},
+		"a shard listed twice":                {"shards[0].name=a,shards[1].name=a", `"a" is listed twice`},
+		"a watched namespace that is no name": {"watchNamespaces={Team_A}", "watchNamespaces/0"},
+		"a namespace watched twice":           {"watchNamespaces={a,a}", "watchNamespaces"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -146,15 +149,30 @@ func TestRenderedChartIsAcceptedByTheAPIServer(t *testing.T) {
 	for _, o := range objs {
 		kinds[o.GetKind()]++
 	}
-	g.Expect(kinds).To(Equal(map[string]int{"CustomResourceDefinition": 4, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+	g.Expect(kinds).To(Equal(map[string]int{"CustomResourceDefinition": 5, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
 		"Role": 1, "RoleBinding": 1, "Deployment": 2, "Service": 1, "ServiceMonitor": 1, "PrometheusRule": 1}))
 	// The stand-in CRDs take a moment to be served.
 	g.Eventually(func() error { return applyAll(ctx, c, objs) }, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+
+	// The namespace-scoped mode: a Role and RoleBinding per watched
+	// namespace besides the leader election's.
+	for _, ns := range scopedNamespaces {
+		ensureNamespace(t, c, ns)
+	}
+	ensureNamespace(t, c, scopedNamespace)
+	kinds = map[string]int{}
+	scoped := renderScoped(t)
+	for _, o := range scoped {
+		kinds[o.GetKind()]++
+	}
+	g.Expect(kinds).To(Equal(map[string]int{"ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+		"Role": 3, "RoleBinding": 3, "Deployment": 1, "Service": 1}))
+	g.Expect(applyAll(ctx, c, scoped)).To(Succeed())
 }
 
 func TestChartRBACHasNoWildcardsAndReadsSecretsOnly(t *testing.T) {
 	g := NewWithT(t)
-	for _, o := range render(t) {
+	for _, o := range append(render(t), render(t, namespaceScoped...)...) {
 		if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
 			continue
 		}

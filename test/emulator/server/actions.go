@@ -14,8 +14,8 @@ import (
 // /actions/triggers/{triggerId}/bindings, with scope read:actions
 // (https://auth0.com/docs/api/management/v2/actions/get-actions,
 // .../get-action, .../get-triggers, .../get-bindings). Tenants start with
-// no actions; SeedAction puts one in behind the API's back until the write
-// side exists.
+// no actions; the write side (actions_write.go) or SeedAction (behind the
+// API's back) puts them in.
 
 // TriggerIDs are the platform's trigger ids (ActionTriggerTypeEnum).
 var TriggerIDs = []string{"post-login", "credentials-exchange", "pre-user-registration", "post-user-registration",
@@ -77,9 +77,17 @@ func versionView(ver store.ActionVersion) map[string]any {
 // actionView is an action as answered, with its deployed version when it
 // has one.
 func actionView(q store.Q, a store.Action) (map[string]any, error) {
-	v := map[string]any{"id": a.ID, "name": a.Name, "all_changes_deployed": a.AllChangesDeployed, "status": "built",
+	v := map[string]any{"id": a.ID, "name": a.Name, "all_changes_deployed": a.AllChangesDeployed, "status": store.ActionBuilt,
 		"created_at": timestamp(a.CreatedAt), "updated_at": timestamp(a.UpdatedAt), "built_at": timestamp(a.UpdatedAt)}
 	codeView(a.ActionCode, v)
+	if a.Status == store.ActionFailed {
+		errs := make([]any, 0, len(a.BuildErrors))
+		for _, e := range a.BuildErrors {
+			errs = append(errs, map[string]any{"id": e.ID, "msg": e.Msg, "url": e.URL})
+		}
+		v["status"], v["errors"] = store.ActionFailed, errs
+		delete(v, "built_at")
+	}
 	if a.DeployedVersionID != "" {
 		ver, err := q.ActionVersion(a.Domain, a.ID, a.DeployedVersionID)
 		if err != nil {
@@ -240,22 +248,30 @@ func (s *Server) listBindings(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, err)
 		return
 	}
+	items, err := bindingViews(q, domain, bs)
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
+	paged(w, "bindings", items, page, perPage)
+}
+
+// bindingViews are bindings as answered, each with its action.
+func bindingViews(q store.Q, domain string, bs []store.ActionBinding) ([]map[string]any, error) {
 	var items []map[string]any
 	for _, b := range bs {
 		a, err := q.Action(domain, b.ActionID)
 		if err != nil {
-			s.internal(w, err)
-			return
+			return nil, err
 		}
 		av, err := actionView(q, a)
 		if err != nil {
-			s.internal(w, err)
-			return
+			return nil, err
 		}
 		items = append(items, map[string]any{"id": b.ID, "trigger_id": b.TriggerID, "display_name": b.DisplayName,
 			"action": av, "created_at": timestamp(b.CreatedAt), "updated_at": timestamp(b.UpdatedAt)})
 	}
-	paged(w, "bindings", items, page, perPage)
+	return items, nil
 }
 
 // ActionSeed describes an action SeedAction puts into a tenant.

@@ -19,7 +19,7 @@ var AllScopes = []string{
 	"read:email_templates", "create:email_templates", "update:email_templates",
 	"create:user_tickets",
 	"read:users", "update:users", "delete:users", "create:users", "read:user_idp_tokens",
-	"read:actions",
+	"read:actions", "create:actions", "update:actions", "delete:actions", "update:triggers",
 }
 
 // managementAudience is the Management API's identifier on a tenant.

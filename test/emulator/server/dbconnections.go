@@ -81,13 +81,13 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		ttl, resultURL := resetLifetime(q, domain)
 		tk := newTicket(c, u, strings.ToLower(email), pending, s.now(), ttl)
 		tk.ResultURL = resultURL
-		name, link := "reset_email", resetURL(domain, tk.ID)
+		name, link := "reset_email", resetURL(publicBase(r), tk.ID)
 		if withPassword {
 			tk.Kind, tk.NewPasswordHash = "confirm", password.Hash(p["password"])
 			if legacyOwned(c) {
 				tk.NewPasswordSealed = s.box.Seal(p["password"])
 			}
-			name, link = "change_password", confirmURL(domain, tk.ID)
+			name, link = "change_password", confirmURL(publicBase(r), tk.ID)
 		}
 		if err := s.store.Tx(func(q store.Q) error { return q.CreateTicket(tk) }); err != nil {
 			s.internal(w, err)

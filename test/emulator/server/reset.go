@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"html/template"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tenantops/identity-operator/test/emulator/internal/password"
@@ -17,11 +19,27 @@ import (
 const defaultLinkLifetime = 432000 * time.Second
 
 // resetURL is the link of a reset ticket; the platform ends it with "#".
-func resetURL(domain, id string) string {
-	return "https://" + domain + "/u/reset-password?ticket=" + id + "#"
+// base is publicBase of the request that made it.
+func resetURL(base, id string) string {
+	return base + "/u/reset-password?ticket=" + id + "#"
 }
 
-func confirmURL(domain, id string) string { return "https://" + domain + "/lo/reset?ticket=" + id }
+func confirmURL(base, id string) string { return base + "/lo/reset?ticket=" + id }
+
+// publicBase is "https://" and the host a request reached the tenant by:
+// its Host header, port included. The platform's links carry no port; the
+// emulator serves every tenant on its listen port, so a link made for a
+// person who came by port 8443 must keep it to work. A request without a
+// port (as in Go tests, which dial the emulator whatever the URL says)
+// gets the platform's portless links.
+func publicBase(r *http.Request) string {
+	domain := tenantOf(r)
+	host := strings.ToLower(r.Host)
+	if h, port, err := net.SplitHostPort(host); err == nil && strings.TrimSuffix(h, ".") == domain && port != "443" {
+		return "https://" + domain + ":" + port
+	}
+	return "https://" + domain
+}
 
 // newTicket builds a ticket for a user in the store or, when u is empty, for
 // an un-migrated user described by pending.

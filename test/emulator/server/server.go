@@ -119,6 +119,15 @@ type Server struct {
 	faults      Faults
 	clockOffset atomic.Int64
 	loginFails  sync.Map // domain|connection|login -> *atomic.Int32
+
+	// Universal Login state (authorize.go), in memory.
+	logins   sync.Map // transaction id -> *loginTxn
+	sessions sync.Map // session cookie -> *loginSession
+	codes    sync.Map // authorization code -> *authCode
+	// lastSweep is when expired login state was last forgotten (ns).
+	lastSweep atomic.Int64
+	// actionHTTP is post-login actions' fetch (postlogin.go).
+	actionHTTP *http.Client
 }
 
 // tenantState is what the server keeps in memory per tenant.
@@ -167,6 +176,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.scripts = scripts.New(cfg.ScriptTimeout, cfg.ScriptHTTPClient)
+	s.actionHTTP = s.actionHTTPClient()
 	s.routes()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -455,6 +465,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /u/reset-password", s.resetPage)
 	m.HandleFunc("POST /u/reset-password", s.resetSubmit)
 	m.HandleFunc("GET /lo/reset", s.confirmPasswordChange)
+	m.HandleFunc("GET /authorize", s.authorizeEndpoint)
+	m.HandleFunc("GET /u/login", s.loginForm)
+	m.HandleFunc("POST /u/login", s.loginSubmit)
+	m.HandleFunc("GET /continue", s.continueLogin)
 
 	m.HandleFunc("GET /api/v2/tenants/settings", s.getSettings)
 	m.HandleFunc("PATCH /api/v2/tenants/settings", s.patchSettings)
@@ -477,9 +491,16 @@ func (s *Server) routes() {
 	m.HandleFunc("PATCH /api/v2/client-grants/{id}", s.patchClientGrant)
 	m.HandleFunc("DELETE /api/v2/client-grants/{id}", s.deleteClientGrant)
 	m.HandleFunc("GET /api/v2/actions/actions", s.listActions)
+	m.HandleFunc("POST /api/v2/actions/actions", s.createAction)
 	m.HandleFunc("GET /api/v2/actions/actions/{id}", s.getAction)
+	m.HandleFunc("PATCH /api/v2/actions/actions/{id}", s.patchAction)
+	m.HandleFunc("DELETE /api/v2/actions/actions/{id}", s.deleteAction)
+	m.HandleFunc("POST /api/v2/actions/actions/{id}/deploy", s.deployAction)
+	m.HandleFunc("GET /api/v2/actions/actions/{id}/versions", s.listActionVersions)
+	m.HandleFunc("GET /api/v2/actions/actions/{id}/versions/{versionId}", s.getActionVersion)
 	m.HandleFunc("GET /api/v2/actions/triggers", s.listTriggers)
 	m.HandleFunc("GET /api/v2/actions/triggers/{triggerId}/bindings", s.listBindings)
+	m.HandleFunc("PATCH /api/v2/actions/triggers/{triggerId}/bindings", s.patchBindings)
 	m.HandleFunc("GET /api/v2/emails/provider", s.getEmailProvider)
 	m.HandleFunc("POST /api/v2/emails/provider", s.createEmailProvider)
 	m.HandleFunc("PATCH /api/v2/emails/provider", s.patchEmailProvider)

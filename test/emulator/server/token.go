@@ -101,7 +101,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch grant {
-	case "client_credentials", "password", passwordRealmGrant:
+	case "client_credentials", "password", passwordRealmGrant, "authorization_code":
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+grant)
 		return
@@ -115,11 +115,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, err)
 		return
 	}
-	if grant == "client_credentials" {
+	switch grant {
+	case "client_credentials":
 		s.clientCredentials(w, client, t, p)
-		return
+	case "authorization_code":
+		s.authorizationCodeGrant(w, client, t, p)
+	default:
+		s.passwordGrant(w, r, client, t, p, grant)
 	}
-	s.passwordGrant(w, r, client, t, p, grant)
 }
 
 func (s *Server) clientCredentials(w http.ResponseWriter, client store.Client, t store.Tenant, p map[string]string) {
@@ -202,30 +205,51 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, client st
 		oauthError(w, lerr.status, lerr.code, lerr.descr)
 		return
 	}
-	now := s.now()
-	if _, err := s.store.Q().User(t.Domain, u.UserID); err == nil {
-		u.Doc["last_login"] = timestamp(now)
-		u.Doc["logins_count"] = toInt(u.Doc["logins_count"]) + 1
-		_ = s.store.Q().PutUser(u)
-	}
-	var scopes []string
-	for _, sc := range strings.Fields(p["scope"]) {
-		if slices.Contains(oidcScopes, sc) {
-			scopes = append(scopes, sc)
-		}
+	s.recordLogin(t.Domain, u.UserID)
+	if u2, err := s.store.Q().User(t.Domain, u.UserID); err == nil {
+		u = u2
 	}
 	aud := p["audience"]
 	if aud == "" {
 		aud = strOf(t.Settings, "default_audience")
 	}
-	auds := []any{"https://" + t.Domain + "/userinfo"}
-	if aud != "" && aud != auds[0] {
-		auds = append([]any{aud}, auds...)
+	s.userTokens(w, client, t, u, userGrant{scope: p["scope"], audience: aud, gty: "password"})
+}
+
+// userGrant is what a user's tokens are issued for.
+type userGrant struct {
+	scope, audience, nonce, gty string
+	// Claims actions set with api.idToken/accessToken.setCustomClaim.
+	idClaims, accessClaims map[string]any
+}
+
+// userTokens answers a user's access token (and id_token with openid).
+func (s *Server) userTokens(w http.ResponseWriter, client store.Client, t store.Tenant, u store.User, g userGrant) {
+	now := s.now()
+	var scopes []string
+	for _, sc := range strings.Fields(g.scope) {
+		if slices.Contains(oidcScopes, sc) {
+			scopes = append(scopes, sc)
+		}
 	}
-	access, err := s.signer.Sign(map[string]any{
+	auds := []any{"https://" + t.Domain + "/userinfo"}
+	if g.audience != "" && g.audience != auds[0] {
+		auds = append([]any{g.audience}, auds...)
+	}
+	claims := map[string]any{}
+	for k, v := range g.accessClaims {
+		claims[k] = v
+	}
+	for k, v := range map[string]any{
 		"iss": issuer(t.Domain), "sub": u.UserID, "aud": auds, "iat": now.Unix(), "exp": now.Unix() + tokenLifetime,
-		"scope": strings.Join(scopes, " "), "azp": client.ClientID, "gty": "password",
-	})
+		"scope": strings.Join(scopes, " "), "azp": client.ClientID,
+	} {
+		claims[k] = v
+	}
+	if g.gty != "" {
+		claims["gty"] = g.gty
+	}
+	access, err := s.signer.Sign(claims)
 	if err != nil {
 		s.internal(w, err)
 		return
@@ -233,8 +257,14 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, client st
 	out := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": tokenLifetime, "scope": strings.Join(scopes, " ")}
 	if slices.Contains(scopes, "openid") {
 		claims := profileClaims(u.Doc, scopes, legacyProfile(t.Settings))
+		for k, v := range g.idClaims {
+			claims[k] = v
+		}
 		claims["iss"], claims["sub"], claims["aud"] = issuer(t.Domain), u.UserID, client.ClientID
 		claims["iat"], claims["exp"] = now.Unix(), now.Unix()+36000
+		if g.nonce != "" {
+			claims["nonce"] = g.nonce
+		}
 		idt, err := s.signer.Sign(claims)
 		if err != nil {
 			s.internal(w, err)
@@ -243,6 +273,33 @@ func (s *Server) passwordGrant(w http.ResponseWriter, r *http.Request, client st
 		out["id_token"] = idt
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// authorizationCodeGrant exchanges a code from Universal Login, once.
+func (s *Server) authorizationCodeGrant(w http.ResponseWriter, client store.Client, t store.Tenant, p map[string]string) {
+	if p["code"] == "" {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "Missing required parameter: code")
+		return
+	}
+	c, ok := s.redeemCode(t.Domain, client.ClientID, p["code"])
+	if !ok {
+		oauthError(w, http.StatusForbidden, "invalid_grant", "Invalid authorization code")
+		return
+	}
+	if p["redirect_uri"] != c.RedirectURI {
+		oauthError(w, http.StatusForbidden, "invalid_grant", "Invalid redirect_uri: it does not match the one of the authorization request")
+		return
+	}
+	u, err := s.store.Q().User(t.Domain, c.UserID)
+	if err != nil {
+		oauthError(w, http.StatusForbidden, "invalid_grant", "Invalid authorization code")
+		return
+	}
+	aud := c.Audience
+	if aud == "" {
+		aud = strOf(t.Settings, "default_audience")
+	}
+	s.userTokens(w, client, t, u, userGrant{scope: c.Scope, audience: aud, nonce: c.Nonce, idClaims: c.IDClaims, accessClaims: c.AccessClaims})
 }
 
 func legacyProfile(settings map[string]any) bool {

@@ -362,7 +362,7 @@ func (s *Server) passwordChangeTicket(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"ticket": resetURL(domain, t.ID)})
+	writeJSON(w, http.StatusCreated, map[string]string{"ticket": resetURL(publicBase(r), t.ID)})
 }
 
 // legacyUserChange runs change_password or change_email for a user of a

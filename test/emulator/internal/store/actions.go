@@ -11,8 +11,8 @@ import (
 // it makes an immutable, numbered version; a trigger runs the deployed
 // versions of the actions bound to it, in the bindings' order.
 //
-// The emulator serves the read side of /api/v2/actions today; the tables
-// are laid out for the write side (create, update, deploy, bind) too.
+// Writing an action's code builds the draft at once (the platform builds
+// asynchronously); a version is only ever made from a built draft.
 
 // ActionTrigger names a trigger and its version, e.g. post-login v3.
 type ActionTrigger struct {
@@ -36,12 +36,30 @@ type ActionCode struct {
 	SupportedTriggers []ActionTrigger  `json:"supported_triggers"`
 }
 
+// ActionBuildError is one reason a draft failed to build.
+type ActionBuildError struct {
+	ID  string `json:"id"`
+	Msg string `json:"msg"`
+	URL string `json:"url"`
+}
+
+// Action build states.
+const (
+	ActionBuilt  = "built"
+	ActionFailed = "failed"
+)
+
 // Action is the draft of an action.
 type Action struct {
 	ID     string `json:"id"`
 	Domain string `json:"-"`
 	Name   string `json:"name"`
 	ActionCode
+	// Status is the draft's build state: ActionBuilt or ActionFailed
+	// ("" in documents from before builds: built).
+	Status string `json:"status,omitempty"`
+	// BuildErrors say why a failed build failed.
+	BuildErrors []ActionBuildError `json:"build_errors,omitempty"`
 	// DeployedVersionID is the version the action's bindings run ("" until
 	// deployed).
 	DeployedVersionID string `json:"deployed_version_id,omitempty"`
@@ -224,6 +242,13 @@ func (q Q) ReplaceBindings(domain, triggerID string, binds []ActionBinding) erro
 		}
 	}
 	return nil
+}
+
+// DeleteBindingsOf removes every binding that runs an action, on every
+// trigger; the others keep their order.
+func (q Q) DeleteBindingsOf(domain, actionID string) error {
+	_, err := q.ex.ExecContext(bg, `DELETE FROM action_bindings WHERE domain = ? AND action_id = ?`, domain, actionID)
+	return err
 }
 
 // CountBindingsOf counts the bindings that run an action.

@@ -1,0 +1,335 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
+	"github.com/tenantops/identity-operator/controllers"
+	"github.com/tenantops/identity-operator/internal/identity"
+	"github.com/tenantops/identity-operator/test/emulator/emulatortest"
+)
+
+// greetingCode is a post-login action that reads a secret.
+const greetingCode = `exports.onExecutePostLogin = async (event, api) => {
+  if (!event.secrets.GREETING) {
+    api.access.deny('the action has no GREETING secret');
+  }
+};`
+
+// greetingAction is an Action named name with its code in ConfigMap
+// <name>-code, its secrets in Secret <name>-secrets, and extra spec lines.
+func greetingAction(name, code, greeting, extra string) string {
+	return fmt.Sprintf(`
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: %[1]s-code}
+data:
+  action.js: %[2]q
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: %[1]s-secrets}
+stringData: {GREETING: %[3]q, AUDIENCE: "https://api.acme.example"}
+---
+apiVersion: identity.tenantops.io/v1alpha1
+kind: Action
+metadata: {name: %[1]s}
+spec:
+  tenantRef: {name: acme}
+  trigger: post-login
+  code: {configMapKeyRef: {name: %[1]s-code, key: action.js}}
+  secretsRef: {name: %[1]s-secrets}
+%[4]s`, name, code, greeting, extra)
+}
+
+func actionObject(name string) *identityv1alpha1.Action {
+	return &identityv1alpha1.Action{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+// remoteAction reads an action on the tenant by name through the
+// Management API.
+func (f *fixture) remoteAction(api identity.Client, name string) *identity.Action {
+	f.t.Helper()
+	a, err := api.FindActionByName(context.Background(), name, "")
+	f.g.Expect(err).NotTo(HaveOccurred(), "action %s on the tenant", name)
+	return a
+}
+
+// boundNames lists the post-login bindings' action names in execution order.
+func (f *fixture) boundNames(api identity.Client) []string {
+	f.t.Helper()
+	bindings, err := api.ListTriggerBindings(context.Background(), "post-login")
+	f.g.Expect(err).NotTo(HaveOccurred())
+	names := make([]string, 0, len(bindings))
+	for _, b := range bindings {
+		names = append(names, b.Action.Name)
+	}
+	return names
+}
+
+// noSecretIn fails when a value shows in the object or its events.
+func (f *fixture) noSecretIn(obj client.Object, values ...string) {
+	f.t.Helper()
+	data, err := json.Marshal(obj)
+	f.g.Expect(err).NotTo(HaveOccurred())
+	events := strings.Join(f.events(obj.GetName()), "\n")
+	for _, v := range values {
+		f.g.Expect(strings.Contains(string(data), v)).To(BeFalse(), "a secret value is in the object")
+		f.g.Expect(strings.Contains(events, v)).To(BeFalse(), "a secret value is in an event")
+	}
+}
+
+func TestActionIsDeployedBoundAndShownByKubectlGet(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	f.apply(greetingAction("greeting", greetingCode, "hello-s3cret", `  dependencies:
+  - {name: lodash, version: 4.17.21}
+  binding: {displayName: Greets the user}
+`))
+	act := actionObject("greeting")
+	f.ready(act)
+
+	remote := f.remoteAction(api, "greeting")
+	f.g.Expect(act.Status.ActionID).To(Equal(remote.ID))
+	f.g.Expect(remote.Code).To(Equal(greetingCode))
+	f.g.Expect(remote.Runtime).To(Equal("node22"))
+	f.g.Expect(remote.SupportedTriggers).To(Equal([]identity.ActionTrigger{{ID: "post-login", Version: "v3"}}))
+	f.g.Expect(remote.Dependencies).To(Equal([]identity.ActionDependency{{Name: "lodash", Version: "4.17.21"}}))
+	f.g.Expect(remote.Secrets).To(ConsistOf(HaveField("Name", "AUDIENCE"), HaveField("Name", "GREETING")))
+	f.g.Expect(remote.AllChangesDeployed).To(BeTrue())
+	f.g.Expect(remote.DeployedVersion).NotTo(BeNil())
+	f.g.Expect(remote.DeployedVersion.Number).To(Equal(1))
+	bindings, err := api.ListTriggerBindings(context.Background(), "post-login")
+	f.g.Expect(err).NotTo(HaveOccurred())
+	f.g.Expect(bindings).To(HaveLen(1))
+	f.g.Expect(bindings[0].DisplayName).To(Equal("Greets the user"))
+
+	f.g.Expect(act.Status.Ownership).To(Equal(identityv1alpha1.OwnershipCreated))
+	f.g.Expect(act.Status.DeployedVersionID).To(Equal(remote.DeployedVersion.ID))
+	f.g.Expect(act.Status.AppliedSecretsHash).NotTo(BeEmpty())
+	f.condition(act, controllers.ConditionDeployed, metav1.ConditionTrue, identityv1alpha1.ReasonDeployed)
+	msg := f.condition(act, controllers.ConditionBound, metav1.ConditionTrue, identityv1alpha1.ReasonBound)
+	f.g.Expect(msg).To(ContainSubstring(`runs at 1/1 of the post-login bindings, as "Greets the user"`))
+	f.g.Expect(f.row("actions", "greeting")).To(And(
+		HaveKeyWithValue("Tenant", "acme"), HaveKeyWithValue("Trigger", "post-login"), HaveKeyWithValue("Version", "1"),
+		HaveKeyWithValue("Build", "built"), HaveKeyWithValue("Bound", "1/1"), HaveKeyWithValue("Ready", "True"),
+		HaveKeyWithValue("Reason", "Synced"), HaveKeyWithValue("Action ID", remote.ID)))
+	f.g.Eventually(func() []string { return f.events("greeting") }, 10*time.Second, 100*time.Millisecond).Should(And(
+		ContainElement(HavePrefix("Normal Deployed: deployed version 1 of action greeting")),
+		ContainElement(HavePrefix("Normal BindingPlaced: bound action greeting"))))
+	f.noSecretIn(act, "hello-s3cret")
+}
+
+func TestActionCodeChangeDeploysExactlyOneNewVersion(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	f.apply(greetingAction("greeting", greetingCode, "hello", ""))
+	act := actionObject("greeting")
+	f.ready(act)
+	f.emu.ResetRequests(domain)
+
+	changed := strings.Replace(greetingCode, "the action has no GREETING secret", "no GREETING", 1)
+	f.apply(greetingAction("greeting", changed, "hello", ""))
+	f.g.Eventually(func() string { return f.row("actions", "greeting")["Version"] }, 20*time.Second, 200*time.Millisecond).Should(Equal("2"))
+	time.Sleep(2 * resync)
+	requests := f.emu.Requests(domain)
+	f.g.Expect(requests.Count("PATCH", "/api/v2/actions/actions/{id}")).To(Equal(1), "one write of the draft")
+	f.g.Expect(requests.Count("POST", "/api/v2/actions/actions/{id}/deploy")).To(Equal(1), "one new version")
+	f.g.Expect(requests.Count("PATCH", "/api/v2/actions/triggers/{triggerId}/bindings")).To(BeZero(), "the binding stays where it is")
+	versions, err := api.ListActionVersions(context.Background(), act.Status.ActionID)
+	f.g.Expect(err).NotTo(HaveOccurred())
+	f.g.Expect(versions).To(HaveLen(2))
+	f.g.Expect(versions[0].Code).To(Equal(changed))
+	f.g.Expect(versions[0].Deployed).To(BeTrue())
+	f.g.Expect(versions[1].Deployed).To(BeFalse())
+	f.g.Expect(f.boundNames(api)).To(Equal([]string{"greeting"}))
+}
+
+func TestActionBindingKeepsForeignBindingsInTheirOrder(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	// Bindings made in the dashboard before the operator came.
+	f.emu.SeedAction(domain, emulatortest.ActionSeed{Name: "dashboard-risk", Bind: true})
+	f.emu.SeedAction(domain, emulatortest.ActionSeed{Name: "dashboard-audit", Bind: true})
+
+	f.apply(greetingAction("greeting", greetingCode, "hello", "  binding: {order: 10}\n") + "---" +
+		greetingAction("roles", greetingCode, "hello", "  binding: {order: 5}\n"))
+	f.ready(actionObject("greeting"))
+	f.ready(actionObject("roles"))
+	f.g.Eventually(func() []string { return f.boundNames(api) }, 20*time.Second, 200*time.Millisecond).
+		Should(Equal([]string{"dashboard-risk", "dashboard-audit", "roles", "greeting"}))
+
+	// Someone reorders the flow in the dashboard, putting greeting first.
+	bindings, err := api.ListTriggerBindings(context.Background(), "post-login")
+	f.g.Expect(err).NotTo(HaveOccurred())
+	byName := map[string]identity.TriggerBinding{}
+	for _, b := range bindings {
+		byName[b.Action.Name] = b
+	}
+	var reordered []identity.BindingUpdate
+	for _, name := range []string{"greeting", "dashboard-audit", "roles", "dashboard-risk"} {
+		reordered = append(reordered, identity.BindingUpdate{Ref: identity.BindingRef{Type: identity.BindingRefActionID, Value: byName[name].Action.ID}, DisplayName: byName[name].DisplayName})
+	}
+	_, err = api.UpdateTriggerBindings(context.Background(), "post-login", reordered)
+	f.g.Expect(err).NotTo(HaveOccurred())
+
+	// Within a resync greeting is after roles again; the dashboard's new
+	// order of its own bindings stands.
+	f.g.Eventually(func() []string { return f.boundNames(api) }, 20*time.Second, 200*time.Millisecond).
+		Should(Equal([]string{"dashboard-audit", "roles", "greeting", "dashboard-risk"}))
+	time.Sleep(resync)
+	f.emu.ResetRequests(domain)
+	time.Sleep(2 * resync)
+	f.g.Expect(f.emu.Requests(domain).ManagementWrites()).To(BeZero(), "placed once, left alone")
+	f.g.Expect(f.row("actions", "greeting")).To(HaveKeyWithValue("Bound", "3/4"))
+	f.g.Expect(f.row("actions", "roles")).To(HaveKeyWithValue("Bound", "2/4"))
+}
+
+func TestActionRotatedSecretIsSentAgainAndDeployed(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	f.apply(greetingAction("greeting", greetingCode, "hello-first", ""))
+	act := actionObject("greeting")
+	f.ready(act)
+	firstHash := act.Status.AppliedSecretsHash
+	before := f.remoteAction(api, "greeting")
+	f.emu.ResetRequests(domain)
+
+	f.apply(greetingAction("greeting", greetingCode, "hello-second", ""))
+	f.g.Eventually(func() string {
+		_ = k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "greeting"}, act)
+		return act.Status.AppliedSecretsHash
+	}, 20*time.Second, 200*time.Millisecond).ShouldNot(Equal(firstHash))
+	f.g.Eventually(func() string { return f.row("actions", "greeting")["Version"] }, 20*time.Second, 200*time.Millisecond).Should(Equal("2"))
+	time.Sleep(2 * resync)
+	requests := f.emu.Requests(domain)
+	f.g.Expect(requests.Count("PATCH", "/api/v2/actions/actions/{id}")).To(Equal(1), "one PATCH carries the rotated secrets")
+	f.g.Expect(requests.Count("POST", "/api/v2/actions/actions/{id}/deploy")).To(Equal(1), "and one deploy makes them run")
+	after := f.remoteAction(api, "greeting")
+	updated := map[string]string{}
+	for _, s := range before.Secrets {
+		updated[s.Name] = s.UpdatedAt
+	}
+	for _, s := range after.Secrets {
+		if s.Name == "GREETING" {
+			f.g.Expect(s.UpdatedAt).NotTo(Equal(updated[s.Name]), "GREETING was written again")
+		}
+	}
+	f.g.Expect(after.DeployedVersion.Number).To(Equal(2))
+	f.noSecretIn(act, "hello-first", "hello-second")
+}
+
+func TestActionBuildErrorIsStalledQuotingThePlatformUntilTheSpecChanges(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	broken := "exports.onExecutePostLogin = async (event, api => {\n};"
+	manifest := func(code string) string {
+		return fmt.Sprintf(`
+apiVersion: identity.tenantops.io/v1alpha1
+kind: Action
+metadata: {name: greeting}
+spec:
+  tenantRef: {name: acme}
+  trigger: post-login
+  runtime: node18
+  code: {inline: %q}
+`, code)
+	}
+	f.apply(manifest(broken))
+	act := actionObject("greeting")
+	msg := f.condition(act, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, identityv1alpha1.ReasonBuildFailed)
+	remote := f.remoteAction(api, "greeting")
+	f.g.Expect(remote.Status).To(Equal(identity.ActionStatusFailed))
+	f.g.Expect(remote.Errors).NotTo(BeEmpty())
+	f.g.Expect(msg).To(And(ContainSubstring(remote.Errors[0].Msg), ContainSubstring("code: inline"),
+		ContainSubstring("nothing runs in post-login for it yet")))
+	f.condition(act, controllers.ConditionDeployed, metav1.ConditionFalse, identityv1alpha1.ReasonBuildFailed)
+	f.g.Expect(f.row("actions", "greeting")).To(And(HaveKeyWithValue("Build", "failed"), HaveKeyWithValue("Ready", "False"),
+		HaveKeyWithValue("Reason", "BuildFailed"), Not(HaveKey("Version")), Not(HaveKey("Bound"))))
+	f.g.Expect(f.boundNames(api)).To(BeEmpty())
+
+	// Nothing is tried again until the spec changes.
+	f.emu.ResetRequests(domain)
+	time.Sleep(3 * resync)
+	f.g.Expect(f.emu.Requests(domain).Count("POST", "/api/v2/actions/actions/{id}/deploy")).To(BeZero())
+	f.g.Expect(f.emu.Requests(domain).ManagementWrites()).To(BeZero())
+
+	f.apply(manifest(greetingCode))
+	f.ready(act)
+	f.g.Expect(f.row("actions", "greeting")).To(And(HaveKeyWithValue("Build", "built"), HaveKeyWithValue("Version", "1"), HaveKeyWithValue("Bound", "1/1")))
+	f.g.Expect(f.remoteAction(api, "greeting").Runtime).To(Equal("node18"))
+}
+
+func TestActionDeletionPolicies(t *testing.T) {
+	for _, policy := range []string{"Delete", "Orphan"} {
+		t.Run(policy, func(t *testing.T) {
+			f := newFixture(t)
+			domain, creds := f.tenant("acme", "")
+			api := f.identityClient(domain, creds)
+			f.emu.SeedAction(domain, emulatortest.ActionSeed{Name: "dashboard-risk", Bind: true})
+			f.apply(greetingAction("greeting", greetingCode, "hello", "  deletionPolicy: "+policy+"\n"))
+			act := actionObject("greeting")
+			f.ready(act)
+			f.g.Expect(f.boundNames(api)).To(Equal([]string{"dashboard-risk", "greeting"}))
+
+			act.Namespace = f.ns
+			f.g.Expect(k8s.Delete(context.Background(), act)).To(Succeed())
+			f.gone(act)
+			_, err := api.FindActionByName(context.Background(), "greeting", "")
+			if policy == "Delete" {
+				f.g.Expect(err).To(MatchError(identity.ErrNotFound))
+				f.g.Expect(f.boundNames(api)).To(Equal([]string{"dashboard-risk"}), "its binding went with it, the foreign one stayed")
+			} else {
+				f.g.Expect(err).NotTo(HaveOccurred())
+				f.g.Expect(f.boundNames(api)).To(Equal([]string{"dashboard-risk", "greeting"}), "the orphan still runs")
+			}
+		})
+	}
+}
+
+func TestActionSteadyStateReadsOncePerResyncAndWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	domain, _ := f.tenant("acme", "")
+	f.apply(greetingAction("greeting", greetingCode, "hello", ""))
+	f.ready(actionObject("greeting"))
+	f.ready(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}})
+
+	time.Sleep(resync / 2)
+	f.emu.ResetRequests(domain)
+	time.Sleep(3 * resync)
+	requests := f.emu.Requests(domain)
+	bindingReads, settingsReads := requests.Count("GET", "/api/v2/actions/triggers/{triggerId}/bindings"), requests.Count("GET", "/api/v2/tenants/settings")
+	t.Logf("steady state, 3 resyncs: %d GET of the bindings, %d GET of the tenant settings (Tenant controller), %d writes, %d token requests",
+		bindingReads, settingsReads, requests.ManagementWrites(), requests.Tokens())
+	f.g.Expect(requests.ManagementReads()).To(Equal(bindingReads+settingsReads), "the action costs no other read: %v", requests.Lines())
+	f.g.Expect(requests.ManagementWrites()).To(BeZero())
+	f.g.Expect(bindingReads).To(BeNumerically("~", 3, 1), "one read per resync")
+}
+
+func TestActionPausedMakesNoCall(t *testing.T) {
+	f := newFixture(t)
+	domain, _ := f.tenant("acme", "")
+	f.ready(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}})
+	f.emu.ResetRequests(domain)
+	f.apply(strings.Replace(greetingAction("greeting", greetingCode, "hello", ""), "metadata: {name: greeting}",
+		"metadata: {name: greeting, annotations: {identity.tenantops.io/paused: \"true\"}}", 1))
+	act := actionObject("greeting")
+	f.condition(act, identityv1alpha1.ConditionPaused, metav1.ConditionTrue, "Paused")
+	time.Sleep(resync)
+	f.g.Expect(f.emu.Requests(domain).Count("GET", "/api/v2/actions/triggers/{triggerId}/bindings")).To(BeZero())
+	f.g.Expect(f.emu.Requests(domain).Count("POST", "/api/v2/actions/actions")).To(BeZero())
+}
