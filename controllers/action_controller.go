@@ -26,6 +26,7 @@ import (
 	"github.com/tenantops/identity-operator/internal/identity"
 	"github.com/tenantops/identity-operator/internal/managed"
 	"github.com/tenantops/identity-operator/internal/reconcile"
+	"github.com/tenantops/identity-operator/internal/scopes"
 )
 
 // Action condition types (the reasons are in api/v1alpha1).
@@ -108,6 +109,9 @@ func (r *ActionReconciler) reconcileAction(ctx context.Context, act *identityv1a
 	}
 	api, err := r.Access.ClientFor(ctx, tenant)
 	if err != nil {
+		return reconcile.Success{}, err
+	}
+	if err := checkGrant(ctx, api, act, tenant, scopes.ForAction(act)); err != nil {
 		return reconcile.Success{}, err
 	}
 	remote := &remoteAction{r: r, api: api, tenant: tenant, act: act, desired: desired}

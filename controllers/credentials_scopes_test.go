@@ -76,10 +76,14 @@ func TestTenantWithoutTheScopesItsSpecNeedsSaysWhichAndSendsNothing(t *testing.T
 	f.partialClient(domain, "read:tenant_settings", "read:email_templates")
 	before := f.emu.Settings(domain)
 	f.emu.ResetRequests(domain)
+	// It opted in to a migration, whose flag it cannot write either.
+	name := "scopes-" + f.ns
+	m := f.migration(name, clock.Now().Add(-time.Hour), nil, "  change:\n    flags: {change_pwd_flow_v1: false}\n")
 	f.tenantFor(domain, "acme", indent(`
 settings: {friendlyName: Acme}
 flags: {enable_sso: true}
 resetEmail: {urlLifetimeSeconds: 3600}
+optInMigrations: [`+name+`]
 `))
 	tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}
 	msg := f.condition(tenant, identityv1alpha1.ConditionCredentialsValid, metav1.ConditionFalse, identityv1alpha1.ReasonInsufficientScope)
@@ -101,6 +105,13 @@ resetEmail: {urlLifetimeSeconds: 3600}
 	f.g.Expect(f.emu.Settings(domain)["friendly_name"]).To(Equal(before["friendly_name"]))
 	_, found := f.emu.EmailTemplate(domain, "reset_email")
 	f.g.Expect(found).To(BeFalse())
+	// The migration reports the tenant Failed, and why, not "waiting".
+	f.g.Expect(tenant.Status.Migrations).To(ConsistOf(And(HaveField("Name", name),
+		HaveField("State", identityv1alpha1.MigrationFailed), HaveField("Message", Equal(msg)))))
+	f.migrationStatus(m, 30*time.Second, func(g Gomega, s identityv1alpha1.PlatformMigrationStatus) {
+		g.Expect(s.Tenants.Failed).To(BeNumerically("==", 1))
+		g.Expect(s.TenantsNeedingAttention).To(ConsistOf(And(HaveField("Name", "acme"), HaveField("State", identityv1alpha1.MigrationFailed))))
+	})
 
 	// The administrator adds the scopes; the next pass (here: the Secret
 	// touched, as rotating it would) gets a new token, and with it the grant.
@@ -113,6 +124,10 @@ resetEmail: {urlLifetimeSeconds: 3600}
 	f.g.Expect(f.emu.Flags(domain)).To(HaveKeyWithValue("enable_sso", true))
 	_, found = f.emu.EmailTemplate(domain, "reset_email")
 	f.g.Expect(found).To(BeTrue())
+	f.g.Expect(f.emu.Flags(domain)).To(HaveKeyWithValue("change_pwd_flow_v1", false))
+	f.migrationStatus(m, 30*time.Second, func(g Gomega, s identityv1alpha1.PlatformMigrationStatus) {
+		g.Expect(s.Progress).To(Equal("1/1"))
+	})
 }
 
 func TestConnectionAndProviderNameTheScopesTheirSpecNeeds(t *testing.T) {

@@ -99,6 +99,9 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 	plan := inputs.plan(tenant, now)
 	r.reportOverrides(tenant, plan)
 	if err := checkGrant(ctx, api, tenant, tenant, scopes.ForTenant(tenant, len(plan.flags) > 0)); err != nil {
+		// The migrations whose flags this pass would send are not applied:
+		// their PlatformMigrations report the tenant Failed, with why.
+		plan.markFailed(tenant, err)
 		return reconcile.Success{}, err
 	}
 	defer recordRateLimit(tenant, api)

@@ -34,6 +34,11 @@ const (
 	UpdateConnections    = "update:connections"
 	DeleteConnections    = "delete:connections"
 	ReadUsers            = "read:users"
+	ReadActions          = "read:actions"
+	CreateActions        = "create:actions"
+	UpdateActions        = "update:actions"
+	DeleteActions        = "delete:actions"
+	UpdateTriggers       = "update:triggers"
 )
 
 // Need is one scope a spec needs, and what for (a person reading the
@@ -131,6 +136,20 @@ func ForConnection(c *identityv1alpha1.CustomDatabaseConnection) Needs {
 	n = append(n, Need{CreateConnections, "to create the connection"}, Need{UpdateConnections, "to write the declared options and scripts"})
 	if c.Spec.DeletionPolicy == identityv1alpha1.DeletionPolicyDelete {
 		n = append(n, Need{DeleteConnections, "to delete it with this object: deletionPolicy Delete"})
+	}
+	return n
+}
+
+// ForAction is what an Action needs: its trigger's bindings and the action
+// read; the action created (deploying is create:actions too) and its draft
+// updated; the trigger's bindings written to place it; and the action
+// deleted with it under deletionPolicy Delete (the default).
+func ForAction(a *identityv1alpha1.Action) Needs {
+	n := Needs{{ReadActions, "to read the action and the bindings of " + string(a.Spec.Trigger)},
+		{CreateActions, "to create and deploy the action"}, {UpdateActions, "to write the declared code, dependencies and secrets"},
+		{UpdateTriggers, "to bind the action to " + string(a.Spec.Trigger)}}
+	if a.Spec.DeletionPolicy != identityv1alpha1.DeletionPolicyOrphan {
+		n = append(n, Need{DeleteActions, "to delete it with this object: deletionPolicy Delete"})
 	}
 	return n
 }

@@ -96,3 +96,12 @@ func TestNeedsNameWhatEachScopeIsFor(t *testing.T) {
 	missing := needs.Only([]string{"update:email_templates", "update:tenant_settings"})
 	g.Expect(missing.String()).To(Equal("update:tenant_settings (to write spec.settings and spec.flags), update:email_templates (to write spec.resetEmail)"))
 }
+
+func TestForAction(t *testing.T) {
+	g := NewWithT(t)
+	action := &identityv1alpha1.Action{Spec: identityv1alpha1.ActionSpec{Trigger: identityv1alpha1.TriggerPostLogin}}
+	g.Expect(strings.Join(scopes.ForAction(action).Scopes(), " ")).To(Equal("read:actions create:actions update:actions update:triggers delete:actions"))
+	g.Expect(scopes.ForAction(action).String()).To(ContainSubstring("update:triggers (to bind the action to post-login)"))
+	action.Spec.DeletionPolicy = identityv1alpha1.DeletionPolicyOrphan
+	g.Expect(strings.Join(scopes.ForAction(action).Scopes(), " ")).To(Equal("read:actions create:actions update:actions update:triggers"))
+}
