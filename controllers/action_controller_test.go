@@ -333,3 +333,22 @@ func TestActionPausedMakesNoCall(t *testing.T) {
 	f.g.Expect(f.emu.Requests(domain).Count("GET", "/api/v2/actions/triggers/{triggerId}/bindings")).To(BeZero())
 	f.g.Expect(f.emu.Requests(domain).Count("POST", "/api/v2/actions/actions")).To(BeZero())
 }
+
+func TestActionNamesTheScopesItLacksAndSendsNothing(t *testing.T) {
+	f := newFixture(t)
+	domain := "acme." + f.ns + ".identity.test"
+	// The application may read and write actions, but not place them in a
+	// trigger's flow.
+	f.partialClient(domain, "read:tenant_settings", "read:actions", "create:actions", "update:actions", "delete:actions")
+	f.tenantFor(domain, "acme", "")
+	f.ready(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}})
+	f.emu.ResetRequests(domain)
+	f.apply(greetingAction("greeting", greetingCode, "hello", ""))
+	act := actionObject("greeting")
+	msg := f.condition(act, identityv1alpha1.ConditionCredentialsValid, metav1.ConditionFalse, identityv1alpha1.ReasonInsufficientScope)
+	f.g.Expect(msg).To(ContainSubstring("lack update:triggers (to bind the action to post-login); "))
+	f.condition(act, identityv1alpha1.ConditionStalled, metav1.ConditionTrue, identityv1alpha1.ReasonInsufficientScope)
+	spent := f.emu.Requests(domain)
+	f.g.Expect(spent.ManagementWrites()).To(BeZero(), "%v", spent)
+	f.g.Expect(spent.Count("GET", "/api/v2/actions/triggers/{triggerId}/bindings")).To(BeZero())
+}

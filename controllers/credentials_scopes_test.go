@@ -174,8 +174,8 @@ spec:
 	f.condition(provider, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonInsufficientScope)
 	action := &identityv1alpha1.Action{ObjectMeta: metav1.ObjectMeta{Name: "greeting"}}
 	msg = f.condition(action, identityv1alpha1.ConditionCredentialsValid, metav1.ConditionFalse, identityv1alpha1.ReasonInsufficientScope)
-	f.g.Expect(msg).To(ContainSubstring(`lack read:actions (to read the action and its trigger's bindings), create:actions (to create and deploy the action), ` +
-		`update:actions (to write the declared code), update:triggers (to bind it to spec.trigger), delete:actions (to delete it with this object: deletionPolicy Delete); `))
+	f.g.Expect(msg).To(ContainSubstring(`lack read:actions (to read the action and the bindings of post-login), create:actions (to create and deploy the action), ` +
+		`update:actions (to write the declared code, dependencies and secrets), update:triggers (to bind the action to post-login), delete:actions (to delete it with this object: deletionPolicy Delete); `))
 
 	// Neither was created, nor anything written or read for them.
 	spent := f.emu.Requests(domain)

@@ -169,9 +169,10 @@ type ActionBuildStatus string
 // ActionStatus is what the operator observed and did.
 type ActionStatus struct {
 	// Conditions: Ready summarizes; Reconciling, Stalled and Paused follow
-	// kstatus; Deployed says whether the current code runs (False with
-	// BuildFailed quotes the platform), Bound whether the action is in its
-	// trigger's flow.
+	// kstatus; CredentialsValid says whether the Tenant's credentials are
+	// granted the scopes the action needs; Deployed whether the current code
+	// runs (False with BuildFailed quotes the platform); Bound whether the
+	// action is in its trigger's flow.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

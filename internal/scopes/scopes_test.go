@@ -99,8 +99,9 @@ func TestNeedsNameWhatEachScopeIsFor(t *testing.T) {
 
 func TestForAction(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(strings.Join(scopes.ForAction(&identityv1alpha1.Action{}).Scopes(), " ")).To(
-		Equal("read:actions create:actions update:actions update:triggers delete:actions"), "the default deletion policy is Delete")
-	g.Expect(strings.Join(scopes.ForAction(&identityv1alpha1.Action{Spec: identityv1alpha1.ActionSpec{DeletionPolicy: identityv1alpha1.DeletionPolicyOrphan}}).Scopes(), " ")).To(
-		Equal("read:actions create:actions update:actions update:triggers"))
+	action := &identityv1alpha1.Action{Spec: identityv1alpha1.ActionSpec{Trigger: identityv1alpha1.TriggerPostLogin}}
+	g.Expect(strings.Join(scopes.ForAction(action).Scopes(), " ")).To(Equal("read:actions create:actions update:actions update:triggers delete:actions"))
+	g.Expect(scopes.ForAction(action).String()).To(ContainSubstring("update:triggers (to bind the action to post-login)"))
+	action.Spec.DeletionPolicy = identityv1alpha1.DeletionPolicyOrphan
+	g.Expect(strings.Join(scopes.ForAction(action).Scopes(), " ")).To(Equal("read:actions create:actions update:actions update:triggers"))
 }
