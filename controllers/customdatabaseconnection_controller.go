@@ -151,10 +151,17 @@ func (r *CustomDatabaseConnectionReconciler) reconcileConnection(ctx context.Con
 		return reconcile.Success{}, err
 	}
 	conn.Status.Ownership = connectionOwnership(conn)
-	remote := &remoteConnection{r: r, api: api, tenant: tenant, conn: conn, desired: desired, hash: hashOf(conn.UID, desired)}
-	if _, err := r.Remote.Apply(ctx, conn, &conn.Status.Ownership, remote); err != nil {
+	remote := &remoteConnection{r: r, api: api, tenant: tenant, conn: conn, desired: desired, hash: hashOf(conn.UID, desired),
+		configurationHash: hashOf(conn.UID, desired.Options[optionConfiguration])}
+	policy := conn.EffectiveManagementPolicy()
+	outcome, err := r.Remote.Manage(ctx, conn, policy, &conn.Status.Ownership, remote)
+	if err != nil {
 		return reconcile.Success{}, err
 	}
+	if !policy.Writes() {
+		return r.reportPlan(ctx, api, tenant, conn, remote, outcome.Plan)
+	}
+	managed.Clear(conn, &conn.Status.Plan)
 
 	conn.Status.Phase = connectionPhase(conn)
 	r.recordCompletion(conn)
@@ -167,6 +174,21 @@ func (r *CustomDatabaseConnectionReconciler) reconcileConnection(ctx context.Con
 		requeue = next
 	}
 	return reconcile.Success{Reason: identityv1alpha1.ReasonSynced, RequeueAfter: requeue, Message: readyMessage(conn)}, nil
+}
+
+// reportPlan ends a Plan or Observe pass: the users are counted as under
+// Apply (a read) when the connection exists, and the plan reported.
+func (r *CustomDatabaseConnectionReconciler) reportPlan(ctx context.Context, api identity.Client, tenant *identityv1alpha1.Tenant,
+	conn *identityv1alpha1.CustomDatabaseConnection, remote *remoteConnection, plan *identityv1alpha1.ManagementPlan) (reconcile.Success, error) {
+	requeue := r.ResyncInterval
+	if remote.current != nil {
+		next, err := r.countUsers(ctx, api, tenant, conn)
+		if err != nil {
+			return reconcile.Success{}, err
+		}
+		requeue = min(requeue, next)
+	}
+	return managed.Report(conn, &conn.Status.Plan, plan, remote.Describe(), requeue)
 }
 
 // connectionKey is the value of indexConnectionName.
@@ -212,6 +234,9 @@ type remoteConnection struct {
 	conn    *identityv1alpha1.CustomDatabaseConnection
 	desired *desiredConnection
 	hash    string
+	// configurationHash fingerprints the configuration alone, so that a
+	// plan can say whether the Secret changed since it was last sent.
+	configurationHash string
 	// current and drifted are what Observe read.
 	current *identity.Connection
 	drifted []string
@@ -252,18 +277,53 @@ func (c *remoteConnection) observed(current *identity.Connection, known bool) ma
 	return managed.Observation{Exists: true, Known: known, UpToDate: len(c.drifted) == 0 && c.conn.Status.AppliedHash == c.hash}
 }
 
+// createBody is the POST Create sends and a plan renders.
+func (c *remoteConnection) createBody() identity.ConnectionCreate {
+	desired := c.desired
+	return identity.ConnectionCreate{
+		Name: c.conn.Spec.ConnectionName, Strategy: identity.StrategyAuth0, DisplayName: ptr.Deref(desired.DisplayName, ""),
+		EnabledClients: desired.EnabledClients, Options: desired.options(nil),
+	}
+}
+
+// updateBody is the PATCH Update sends and a plan renders: the complete
+// options, merged into those the platform holds that the spec does not
+// manage.
+func (c *remoteConnection) updateBody() identity.ConnectionUpdate {
+	update := identity.ConnectionUpdate{DisplayName: c.desired.DisplayName, Options: c.desired.options(c.current)}
+	if c.desired.EnabledClients != nil {
+		update.EnabledClients = &c.desired.EnabledClients
+	}
+	return update
+}
+
+// Plan renders the body Create or Update would send, option by option and
+// script by script; the configuration (from a Secret) shows only whether
+// it changed since last sent.
+func (c *remoteConnection) Plan(exists bool) []identityv1alpha1.PlannedChange {
+	state := identityv1alpha1.SecretChanged
+	if s := c.conn.Status; s.AppliedConfigurationHash == c.configurationHash || (s.AppliedConfigurationHash == "" && s.AppliedHash == c.hash) {
+		state = identityv1alpha1.SecretUnchanged
+	}
+	body := managed.Body{Expand: []string{"options", "options." + optionCustomScripts}, Replaces: []string{"options"}, AbsentIsZero: true,
+		Secrets: map[string]identityv1alpha1.SecretChange{"options." + optionConfiguration: state}}
+	if exists {
+		body.Value, body.Current = c.updateBody(), c.current
+	} else {
+		body.Value = c.createBody()
+	}
+	return managed.Render(body)
+}
+
 // Create posts the connection with the complete options.
 func (c *remoteConnection) Create(ctx context.Context) error {
 	name, desired := c.conn.Spec.ConnectionName, c.desired
-	created, err := c.api.CreateConnection(ctx, identity.ConnectionCreate{
-		Name: name, Strategy: identity.StrategyAuth0, DisplayName: ptr.Deref(desired.DisplayName, ""),
-		EnabledClients: desired.EnabledClients, Options: desired.options(nil),
-	})
+	created, err := c.api.CreateConnection(ctx, c.createBody())
 	if err != nil {
 		return connectionError(c.tenant, c.conn, desired, fmt.Sprintf("creating connection %q", name), err)
 	}
 	setScriptsValid(c.conn, desired)
-	c.conn.Status.ConnectionID, c.conn.Status.AppliedHash = created.ID, c.hash
+	c.conn.Status.ConnectionID, c.conn.Status.AppliedHash, c.conn.Status.AppliedConfigurationHash = created.ID, c.hash, c.configurationHash
 	return nil
 }
 
@@ -276,15 +336,11 @@ func (c *remoteConnection) Update(ctx context.Context) error {
 			"restored values changed outside the operator: %s", strings.Join(c.drifted, ", "))
 		log.FromContext(ctx).Info("correcting drift", "fields", c.drifted)
 	}
-	update := identity.ConnectionUpdate{DisplayName: desired.DisplayName, Options: desired.options(c.current)}
-	if desired.EnabledClients != nil {
-		update.EnabledClients = &desired.EnabledClients
-	}
-	if _, err := c.api.UpdateConnection(ctx, c.current.ID, update); err != nil {
+	if _, err := c.api.UpdateConnection(ctx, c.current.ID, c.updateBody()); err != nil {
 		return connectionError(c.tenant, conn, desired, fmt.Sprintf("updating connection %q", conn.Spec.ConnectionName), err)
 	}
 	setScriptsValid(conn, desired)
-	conn.Status.AppliedHash = c.hash
+	conn.Status.AppliedHash, conn.Status.AppliedConfigurationHash = c.hash, c.configurationHash
 	return nil
 }
 

@@ -55,10 +55,7 @@ type EmailProviderReconciler struct {
 // Reconcile runs one pass for an EmailProvider.
 func (r *EmailProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.EmailProvider{}, reconcile.Steps[*identityv1alpha1.EmailProvider]{
-		Apply: func(ctx context.Context, p *identityv1alpha1.EmailProvider) (reconcile.Success, error) {
-			return reconcile.Success{Reason: identityv1alpha1.ReasonProviderSynced, RequeueAfter: r.ResyncInterval,
-				Message: fmt.Sprintf("%s sends email through %s", p.Spec.TenantRef.Name, p.Spec.Provider)}, r.reconcileProvider(ctx, p)
-		},
+		Apply:  r.reconcileProvider,
 		Delete: r.reconcileDelete,
 		Shard:  r.Shard,
 	})
@@ -66,42 +63,55 @@ func (r *EmailProviderReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 // reconcileProvider creates the provider, adopts it, or updates what
 // differs from the spec (internal/managed): the fields the platform returns
-// are compared, the secret ones by their hash.
-func (r *EmailProviderReconciler) reconcileProvider(ctx context.Context, provider *identityv1alpha1.EmailProvider) error {
+// are compared, the secret ones by their hash. Under managementPolicy Plan
+// or Observe it reads the provider and reports what Apply would send.
+func (r *EmailProviderReconciler) reconcileProvider(ctx context.Context, provider *identityv1alpha1.EmailProvider) (reconcile.Success, error) {
 	tenant, err := getTenant(ctx, r.Client, provider.Namespace, provider.Spec.TenantRef.Name, tenantRetry)
 	if err != nil {
-		return err
+		return reconcile.Success{}, err
 	}
 	if err := r.checkOnlyProvider(ctx, provider); err != nil {
-		return err
+		return reconcile.Success{}, err
 	}
 	credentials, err := r.credentials(ctx, provider)
 	if err != nil {
-		return err
+		return reconcile.Success{}, err
 	}
 	settings, err := providerSettings(provider)
 	if err != nil {
-		return err
+		return reconcile.Success{}, err
 	}
 	api, err := r.Access.ClientFor(ctx, tenant)
 	if err != nil {
-		return err
+		return reconcile.Success{}, err
 	}
 	if err := checkGrant(ctx, api, provider, tenant, scopes.ForEmailProvider(provider)); err != nil {
-		return err
+		return reconcile.Success{}, err
 	}
 	remote := &remoteProvider{api: api, tenant: tenant, p: provider, credentials: credentials, settings: settings,
 		hash: hashOf(provider.UID, credentials), enabled: ptr.Deref(provider.Spec.Enabled, true)}
 	provider.Status.Ownership = providerOwnership(provider)
-	changed, err := r.Remote.Apply(ctx, provider, &provider.Status.Ownership, remote)
+	policy := provider.EffectiveManagementPolicy()
+	outcome, err := r.Remote.Manage(ctx, provider, policy, &provider.Status.Ownership, remote)
 	if err != nil {
-		return err
+		return reconcile.Success{}, err
 	}
+	if !policy.Writes() {
+		// The provider as the platform holds it, not as declared.
+		provider.Status.Provider, provider.Status.Enabled = "", nil
+		if remote.current != nil {
+			provider.Status.Provider = identityv1alpha1.EmailProviderName(remote.current.Name)
+			provider.Status.Enabled = ptr.To(remote.current.Enabled)
+		}
+		return managed.Report(provider, &provider.Status.Plan, outcome.Plan, remote.Describe(), r.ResyncInterval)
+	}
+	managed.Clear(provider, &provider.Status.Plan)
 	provider.Status.Provider = provider.Spec.Provider
 	provider.Status.Enabled = ptr.To(remote.enabled)
 	provider.Status.AppliedCredentialsHash = remote.hash
-	provider.Status.LastSyncTime = reconcile.SyncTime(provider.Status.LastSyncTime, r.Clock.Now(), changed, r.ResyncInterval)
-	return nil
+	provider.Status.LastSyncTime = reconcile.SyncTime(provider.Status.LastSyncTime, r.Clock.Now(), outcome.Wrote, r.ResyncInterval)
+	return reconcile.Success{Reason: identityv1alpha1.ReasonProviderSynced, RequeueAfter: r.ResyncInterval,
+		Message: fmt.Sprintf("%s sends email through %s", provider.Spec.TenantRef.Name, provider.Spec.Provider)}, nil
 }
 
 // remoteProvider is the tenant's email provider, for the shared step. A
@@ -115,8 +125,10 @@ type remoteProvider struct {
 	settings    map[string]json.RawMessage
 	hash        string
 	enabled     bool
-	// update is what Observe found to differ.
-	update identity.EmailProviderUpdate
+	// current is what Observe read (nil: no provider); update is what it
+	// found to differ.
+	current *identity.EmailProvider
+	update  identity.EmailProviderUpdate
 }
 
 func (rp *remoteProvider) Observe(ctx context.Context) (managed.Observation, error) {
@@ -128,16 +140,30 @@ func (rp *remoteProvider) Observe(ctx context.Context) (managed.Observation, err
 		return managed.Observation{}, classify(rp.tenant, "reading the email provider", err)
 	}
 	update, differs := providerDiff(rp.p, current, rp.enabled, rp.settings)
-	rp.update = update
+	rp.current, rp.update = current, update
 	return managed.Observation{Exists: true, Known: rp.p.Status.Ownership != "",
 		UpToDate: !differs && rp.p.Status.AppliedCredentialsHash == rp.hash}, nil
 }
 
-func (rp *remoteProvider) Create(ctx context.Context) error {
-	_, err := rp.api.CreateEmailProvider(ctx, identity.EmailProviderCreate{
+// createBody is the POST Create sends and a plan renders.
+func (rp *remoteProvider) createBody() identity.EmailProviderCreate {
+	return identity.EmailProviderCreate{
 		Name: string(rp.p.Spec.Provider), Enabled: ptr.To(rp.enabled), DefaultFromAddress: rp.p.Spec.DefaultFromAddress,
 		Credentials: rp.credentials, Settings: rp.settings,
-	})
+	}
+}
+
+// updateBody is the PATCH Update sends and a plan renders. Credentials go
+// with every update: a changed provider name needs them, and sending them
+// again is how a rotated Secret arrives.
+func (rp *remoteProvider) updateBody() identity.EmailProviderUpdate {
+	update := rp.update
+	update.Credentials = &rp.credentials
+	return update
+}
+
+func (rp *remoteProvider) Create(ctx context.Context) error {
+	_, err := rp.api.CreateEmailProvider(ctx, rp.createBody())
 	if err != nil {
 		return classify(rp.tenant, "creating the email provider", err)
 	}
@@ -145,16 +171,33 @@ func (rp *remoteProvider) Create(ctx context.Context) error {
 }
 
 func (rp *remoteProvider) Update(ctx context.Context) error {
-	// Credentials go with every update: a changed provider name needs them,
-	// and sending them again is how a rotated Secret arrives.
-	rp.update.Credentials = &rp.credentials
-	if _, err := rp.api.UpdateEmailProvider(ctx, rp.update); err != nil {
+	if _, err := rp.api.UpdateEmailProvider(ctx, rp.updateBody()); err != nil {
 		return classify(rp.tenant, "updating the email provider", err)
 	}
 	return nil
 }
 
 func (rp *remoteProvider) Describe() string { return describeProvider(rp.tenant.Spec.Domain, rp.p) }
+
+// Plan renders the body Create or Update would send. The secret
+// credentials show only whether they changed since last sent.
+func (rp *remoteProvider) Plan(exists bool) []identityv1alpha1.PlannedChange {
+	state := identityv1alpha1.SecretChanged
+	if rp.p.Status.AppliedCredentialsHash == rp.hash {
+		state = identityv1alpha1.SecretUnchanged
+	}
+	secrets := map[string]identityv1alpha1.SecretChange{}
+	for _, key := range identityv1alpha1.SecretCredentialKeys[rp.p.Spec.Provider] {
+		secrets["credentials."+key] = state
+	}
+	body := managed.Body{Expand: []string{"credentials"}, Secrets: secrets}
+	if exists {
+		body.Value, body.Current = rp.updateBody(), rp.current
+	} else {
+		body.Value = rp.createBody()
+	}
+	return managed.Render(body)
+}
 
 func describeProvider(domain string, p *identityv1alpha1.EmailProvider) string {
 	if domain == "" {
@@ -316,7 +359,7 @@ func (r *EmailProviderReconciler) reconcileDelete(ctx context.Context, p *identi
 		policy = identityv1alpha1.DeletionPolicyDelete
 	}
 	ownership := providerOwnership(p)
-	if policy == identityv1alpha1.DeletionPolicyDelete && ownership.Deletable() {
+	if policy == identityv1alpha1.DeletionPolicyDelete && ownership.Deletable() && p.EffectiveManagementPolicy().Writes() {
 		successor, err := r.successor(ctx, p)
 		if err != nil {
 			return err

@@ -105,6 +105,9 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 		return reconcile.Success{}, err
 	}
 	defer recordRateLimit(tenant, api)
+	if !tenant.Manages() {
+		return r.planTenant(ctx, api, tenant, inputs, plan, now)
+	}
 
 	if err := r.syncSettings(ctx, api, tenant, plan); err != nil {
 		plan.markFailed(tenant, err)
@@ -125,6 +128,7 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 	if err := r.syncResetEmail(ctx, api, tenant); err != nil {
 		return reconcile.Success{}, err
 	}
+	managed.Clear(tenant, &tenant.Status.Plan)
 	prepared := r.prepareTransition(tenant, api, inputs, plan, now)
 
 	// Back for the next transition of a migration (a mandatory date, say):
@@ -153,7 +157,8 @@ func (r *TenantReconciler) reconcileTenant(ctx context.Context, tenant *identity
 // prepared when the transition changes nothing for this tenant.
 func (r *TenantReconciler) prepareTransition(tenant *identityv1alpha1.Tenant, api identity.Client, inputs *migrationInputs, plan *migrationPlan, now time.Time) bool {
 	at := plan.nextTransition
-	if r.Transitions == nil || at.IsZero() || at.Sub(now) > migration.PrepareAhead {
+	// Only under Apply: the date's PATCH is a write like any other.
+	if r.Transitions == nil || !tenant.Manages() || at.IsZero() || at.Sub(now) > migration.PrepareAhead {
 		return false
 	}
 	then := inputs.plan(tenant, at)
@@ -413,7 +418,10 @@ func (r *TenantReconciler) applySettings(ctx context.Context, api identity.Clien
 	if !sent {
 		applied := tenant.Status.AppliedHash
 		drift := applied == desired
-		if drift || (applied != "" && tenant.Status.ObservedGeneration == tenant.Generation) {
+		// A tenant that was under Plan or Observe (status.plan) is read
+		// first too: Apply then sends exactly the changes its plan listed,
+		// not every declared key.
+		if drift || (applied != "" && tenant.Status.ObservedGeneration == tenant.Generation) || tenant.Status.Plan != nil {
 			if observed, err = api.GetTenantSettings(ctx); err != nil {
 				return classify(tenant, "reading the tenant settings", err)
 			}
@@ -628,38 +636,18 @@ func (r *TenantReconciler) syncResetEmail(ctx context.Context, api identity.Clie
 	}
 	hash := hashOf(tenant.UID, spec)
 	now := r.Clock.Now()
-	if s := tenant.Status.ResetEmail; s != nil && s.AppliedHash == hash && s.LastSyncTime != nil && now.Sub(s.LastSyncTime.Time) < templateResyncInterval {
+	// A tenant coming from Plan or Observe (status.plan) reads it at once:
+	// its plan may list a change of the template.
+	if s := tenant.Status.ResetEmail; s != nil && s.AppliedHash == hash && s.LastSyncTime != nil && now.Sub(s.LastSyncTime.Time) < templateResyncInterval &&
+		tenant.Status.Plan == nil {
 		return nil
 	}
 
-	want := identity.EmailTemplateUpdate{Enabled: ptr.To(ptr.Deref(spec.Enabled, true))}
-	if spec.From != "" {
-		want.From = ptr.To(spec.From)
-	}
-	if spec.Subject != "" {
-		want.Subject = ptr.To(spec.Subject)
-	}
-	if spec.Body != "" {
-		want.Body = ptr.To(spec.Body)
-	}
-	if spec.ResultURL != "" {
-		want.ResultURL = ptr.To(spec.ResultURL)
-	}
-	if spec.URLLifetimeSeconds != nil {
-		want.URLLifetimeInSeconds = ptr.To(int(*spec.URLLifetimeSeconds))
-	}
-	want.IncludeEmailInRedirect = spec.IncludeEmailInRedirect
-
+	want := resetEmailWrite(spec)
 	current, err := api.GetEmailTemplate(ctx, identity.TemplateResetEmail)
 	switch {
 	case errors.Is(err, identity.ErrNotFound):
-		// Only what the spec declares: without a body the platform's own
-		// (which carries the reset link) is used.
-		create := identity.EmailTemplate{Template: identity.TemplateResetEmail, Syntax: "liquid",
-			Body: ptr.Deref(want.Body, ""), From: ptr.Deref(want.From, ""), Subject: ptr.Deref(want.Subject, ""),
-			ResultURL: ptr.Deref(want.ResultURL, ""), Enabled: want.Enabled,
-			URLLifetimeInSeconds: want.URLLifetimeInSeconds, IncludeEmailInRedirect: want.IncludeEmailInRedirect}
-		if _, err := api.CreateEmailTemplate(ctx, create); err != nil && !errors.Is(err, identity.ErrConflict) {
+		if _, err := api.CreateEmailTemplate(ctx, resetEmailCreate(want)); err != nil && !errors.Is(err, identity.ErrConflict) {
 			return templateError(tenant, err)
 		} else if err != nil {
 			return classify(tenant, "creating the reset_email template", err) // created meanwhile: the next pass adopts it
@@ -680,6 +668,39 @@ func (r *TenantReconciler) syncResetEmail(ctx context.Context, api identity.Clie
 	}
 	tenant.Status.ResetEmail = &identityv1alpha1.TemplateSyncStatus{AppliedHash: hash, LastSyncTime: &metav1.Time{Time: now}}
 	return nil
+}
+
+// resetEmailWrite is the reset_email template the spec declares, as the
+// body of its PATCH before the diff (templateDiff keeps what differs).
+func resetEmailWrite(spec *identityv1alpha1.ResetEmailTemplate) identity.EmailTemplateUpdate {
+	want := identity.EmailTemplateUpdate{Enabled: ptr.To(ptr.Deref(spec.Enabled, true))}
+	if spec.From != "" {
+		want.From = ptr.To(spec.From)
+	}
+	if spec.Subject != "" {
+		want.Subject = ptr.To(spec.Subject)
+	}
+	if spec.Body != "" {
+		want.Body = ptr.To(spec.Body)
+	}
+	if spec.ResultURL != "" {
+		want.ResultURL = ptr.To(spec.ResultURL)
+	}
+	if spec.URLLifetimeSeconds != nil {
+		want.URLLifetimeInSeconds = ptr.To(int(*spec.URLLifetimeSeconds))
+	}
+	want.IncludeEmailInRedirect = spec.IncludeEmailInRedirect
+	return want
+}
+
+// resetEmailCreate is the body that creates the template when it never
+// existed: only what the spec declares, so that without a body the
+// platform's own (which carries the reset link) is used.
+func resetEmailCreate(want identity.EmailTemplateUpdate) identity.EmailTemplate {
+	return identity.EmailTemplate{Template: identity.TemplateResetEmail, Syntax: "liquid",
+		Body: ptr.Deref(want.Body, ""), From: ptr.Deref(want.From, ""), Subject: ptr.Deref(want.Subject, ""),
+		ResultURL: ptr.Deref(want.ResultURL, ""), Enabled: want.Enabled,
+		URLLifetimeInSeconds: want.URLLifetimeInSeconds, IncludeEmailInRedirect: want.IncludeEmailInRedirect}
 }
 
 // templateError explains the platform's refusal of a customized template:
@@ -762,7 +783,10 @@ func (r *TenantReconciler) reconcileDelete(ctx context.Context, tenant *identity
 	if holder != nil {
 		return reconcile.RemoveFinalizer(ctx, r.Client, tenant, identityv1alpha1.Finalizer)
 	}
-	if tenant.Spec.DeletionPolicy == identityv1alpha1.DeletionPolicyDelete {
+	// Under Plan or Observe nothing is removed, whatever deletionPolicy
+	// says (KeepsRemote posts an event saying so).
+	if tenant.Spec.DeletionPolicy == identityv1alpha1.DeletionPolicyDelete &&
+		!r.Remote.KeepsRemote(tenant, tenant.Spec.DeletionPolicy, tenant.EffectiveManagementPolicy(), describeTenantSettings(tenant)) {
 		err := r.Remote.Bounded(ctx, tenant, describeTenantSettings(tenant), func(ctx context.Context) error {
 			api, err := r.Access.ClientFor(ctx, tenant)
 			if err != nil {

@@ -62,6 +62,16 @@ type External interface {
 	Describe() string
 }
 
+// Planner is an External of a kind with a management policy
+// (spec.managementPolicy): it can also describe the write it would make.
+type Planner interface {
+	External
+	// Plan describes, field by field, the request that Create (exists
+	// false) or Update would send after the Observe just made, without
+	// sending it: it renders the very body they send (see Render).
+	Plan(exists bool) []identityv1alpha1.PlannedChange
+}
+
 // Step creates, adopts, updates and deletes remote objects by the ownership
 // rule.
 type Step struct {
@@ -116,6 +126,43 @@ func (s *Step) Apply(ctx context.Context, obj client.Object, ownership *identity
 	return true, nil
 }
 
+// Outcome is what Manage did.
+type Outcome struct {
+	// Wrote: Apply created or updated the remote object.
+	Wrote bool
+	// Plan is, under Plan and Observe, what Apply would have sent; nil
+	// under Apply.
+	Plan *identityv1alpha1.ManagementPlan
+}
+
+// Manage runs the management policy: under Apply, Apply; under Plan and
+// Observe, one Observe and the plan of the write Apply would make, with
+// nothing sent and nothing adopted (status.ownership stays as it was, so a
+// later deletion never takes an object only looked at for the operator's).
+func (s *Step) Manage(ctx context.Context, obj client.Object, policy identityv1alpha1.ManagementPolicy, ownership *identityv1alpha1.RemoteOwnership, ext Planner) (Outcome, error) {
+	if policy.Writes() {
+		wrote, err := s.Apply(ctx, obj, ownership, ext)
+		return Outcome{Wrote: wrote}, err
+	}
+	obs, err := ext.Observe(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
+	plan := &identityv1alpha1.ManagementPlan{Policy: policy.Effective()}
+	switch {
+	case !obs.Exists:
+		// Whatever was held is gone.
+		*ownership = ""
+		plan.Action, plan.Changes = identityv1alpha1.PlanCreate, ext.Plan(false)
+	case obs.UpToDate:
+		plan.Action = identityv1alpha1.PlanNone
+	default:
+		plan.Action, plan.Changes = identityv1alpha1.PlanUpdate, ext.Plan(true)
+	}
+	plan.Pending = Count(plan.Changes)
+	return Outcome{Plan: plan}, nil
+}
+
 // Delete applies the deletion policy to the remote object that remote
 // names: for Delete, it runs del when the operator owns the object (see
 // the package doc), within the deletion timeout (see Bounded). An object
@@ -123,6 +170,9 @@ func (s *Step) Apply(ctx context.Context, obj client.Object, ownership *identity
 // may go.
 func (s *Step) Delete(ctx context.Context, obj client.Object, policy identityv1alpha1.DeletionPolicy, ownership identityv1alpha1.RemoteOwnership,
 	remote string, del func(context.Context) error) error {
+	if s.KeepsRemote(obj, policy, Policy(obj), remote) {
+		return nil
+	}
 	switch {
 	case policy != identityv1alpha1.DeletionPolicyDelete, ownership == "":
 		// Orphan; or nothing held (never created, never found, or refused
@@ -134,6 +184,35 @@ func (s *Step) Delete(ctx context.Context, obj client.Object, policy identityv1a
 		return nil
 	}
 	return s.Bounded(ctx, obj, remote, del)
+}
+
+// KeepsRemote reports whether a deletion must leave the remote object
+// because the management policy (Plan, Observe) writes nothing, deletion
+// included, whatever deletionPolicy says; with deletionPolicy Delete it
+// posts an event saying so, since the user asked for a deletion.
+func (s *Step) KeepsRemote(obj client.Object, deletion identityv1alpha1.DeletionPolicy, policy identityv1alpha1.ManagementPolicy, remote string) bool {
+	if policy.Writes() {
+		return false
+	}
+	if deletion == identityv1alpha1.DeletionPolicyDelete {
+		s.Recorder.Eventf(obj, corev1.EventTypeNormal, identityv1alpha1.EventReasonRemoteObjectLeft,
+			"left %s in place although deletionPolicy is Delete: managementPolicy is %s, which never writes or deletes the remote object", remote, policy.Effective())
+	}
+	return true
+}
+
+// Policy is the management policy in force of one of the kinds that write
+// remotely (Apply for any other object).
+func Policy(obj client.Object) identityv1alpha1.ManagementPolicy {
+	switch o := obj.(type) {
+	case *identityv1alpha1.Tenant:
+		return o.EffectiveManagementPolicy()
+	case *identityv1alpha1.EmailProvider:
+		return o.EffectiveManagementPolicy()
+	case *identityv1alpha1.CustomDatabaseConnection:
+		return o.EffectiveManagementPolicy()
+	}
+	return identityv1alpha1.ManagementPolicyApply
 }
 
 // Bounded runs del, a deletion of the remote object that remote names, and

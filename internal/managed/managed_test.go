@@ -38,6 +38,13 @@ func (f *fakeExternal) Create(context.Context) error {
 }
 func (f *fakeExternal) Update(context.Context) error { f.updated = true; return f.updateErr }
 func (f *fakeExternal) Describe() string             { return "connection users (con_1)" }
+func (f *fakeExternal) Plan(exists bool) []identityv1alpha1.PlannedChange {
+	field := "display_name"
+	if !exists {
+		field = "name"
+	}
+	return []identityv1alpha1.PlannedChange{{Field: field, To: `"x"`}}
+}
 
 func TestApplyRecordsOwnershipByTheRule(t *testing.T) {
 	refused := fmt.Errorf("the platform refused: %w", identity.ErrInvalid)

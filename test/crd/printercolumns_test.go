@@ -27,12 +27,14 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 		Spec: identityv1alpha1.TenantSpec{
 			Domain:               "acme.identity.test",
 			CredentialsSecretRef: identityv1alpha1.LocalObjectReference{Name: "acme-credentials"},
+			ManagementPolicy:     identityv1alpha1.ManagementPolicyPlan,
 		},
 	}
 	g.Expect(c.Create(ctx(t), tenant)).To(Succeed())
 	tenant.Status.Conditions = []metav1.Condition{ready("CredentialsNotFound")}
 	tenant.Status.MigrationsPending = 2
 	tenant.Status.Shard = "shard1"
+	tenant.Status.Plan = &identityv1alpha1.ManagementPlan{Policy: identityv1alpha1.ManagementPolicyPlan, Action: identityv1alpha1.PlanUpdate, Pending: 3}
 	g.Expect(c.Status().Update(ctx(t), tenant)).To(Succeed())
 
 	grace := metav1.Date(2016, 4, 4, 0, 0, 0, 0, time.UTC)
@@ -104,7 +106,8 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 	}{{
 		resource: "tenants", namespace: ns,
 		columns: []string{"Name", "Domain", "Ready", "Policy", "Migrations Pending", "Reason", "Planned", "Last Sync", "Shard", "Age"},
-		want:    map[string]string{"Name": "acme", "Domain": "acme.identity.test", "Ready": "False", "Migrations Pending": "2", "Reason": "CredentialsNotFound", "Shard": "shard1"},
+		want: map[string]string{"Name": "acme", "Domain": "acme.identity.test", "Ready": "False", "Policy": "Plan", "Migrations Pending": "2",
+			"Reason": "CredentialsNotFound", "Planned": "3", "Shard": "shard1"},
 	}, {
 		resource: "platformmigrations",
 		columns: []string{"Name", "Severity", "Phase", "Grace Start", "Mandatory", "Enabled", "At Date", "Pending", "Not Ready", "Affected",
@@ -115,11 +118,11 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 	}, {
 		resource: "customdatabaseconnections", namespace: ns,
 		columns: []string{"Name", "Tenant", "Connection", "Phase", "Migrated", "Ready", "Reason", "Policy", "Planned", "Shard", "Age"},
-		want:    map[string]string{"Name": "legacy-users", "Tenant": "acme", "Connection": "legacy-users", "Phase": "Migrating", "Migrated": "1234/5000"},
+		want:    map[string]string{"Name": "legacy-users", "Tenant": "acme", "Connection": "legacy-users", "Phase": "Migrating", "Migrated": "1234/5000", "Policy": "Apply"},
 	}, {
 		resource: "emailproviders", namespace: ns,
 		columns: []string{"Name", "Tenant", "Provider", "From", "Enabled", "Ready", "Reason", "Policy", "Planned", "Shard", "Age"},
-		want:    map[string]string{"Name": "acme-mail", "Tenant": "acme", "Provider": "sendgrid", "From": "no-reply@acme.example", "Enabled": "true"},
+		want:    map[string]string{"Name": "acme-mail", "Tenant": "acme", "Provider": "sendgrid", "From": "no-reply@acme.example", "Enabled": "true", "Policy": "Apply"},
 	}, {
 		resource: "actions", namespace: ns,
 		columns: []string{"Name", "Tenant", "Trigger", "Version", "Build", "Bound", "Ready", "Reason", "Action ID", "Shard", "Age"},

@@ -428,7 +428,15 @@ type Requests = server.RequestCounts
 // Requests returns a tenant's request counters.
 func (e *Emulator) Requests(domain string) Requests { return e.srv.Requests(domain) }
 
-// ResetRequests zeroes a tenant's request counters.
+// Write is one Management API write with its body.
+type Write = server.Write
+
+// Writes returns the Management API writes a tenant received (the last
+// 256), bodies included: compare them, never print them (they may hold
+// secrets).
+func (e *Emulator) Writes(domain string) []Write { return e.srv.Writes(domain) }
+
+// ResetRequests zeroes a tenant's request counters and forgets its writes.
 func (e *Emulator) ResetRequests(domain string) { e.srv.ResetRequests(domain) }
 
 // Restart stops the emulator and starts it again on the same address and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -203,12 +204,27 @@ func (s *Server) Requests(domain string) RequestCounts {
 	return maps.Clone(st.counts)
 }
 
+// Writes returns the Management API writes a tenant received since start
+// (or the last ResetRequests), oldest first, bodies included (the last
+// 256). Writes refused with 429 or an injected fault are listed too.
+func (s *Server) Writes(domain string) []Write {
+	v, ok := s.tenants.Load(domain)
+	if !ok {
+		return nil
+	}
+	st := v.(*tenantState)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return slices.Clone(st.writes)
+}
+
 // ResetRequests zeroes a tenant's request counters.
 func (s *Server) ResetRequests(domain string) {
 	if v, ok := s.tenants.Load(domain); ok {
 		st := v.(*tenantState)
 		st.mu.Lock()
 		st.counts = map[string]int{}
+		st.writes = nil
 		st.mu.Unlock()
 	}
 }

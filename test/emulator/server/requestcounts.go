@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"strings"
 )
@@ -68,4 +71,39 @@ func (c RequestCounts) Lines() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Write is one Management API write a tenant received (POST, PATCH, PUT or
+// DELETE under /api/v2/), with its body as sent, so that a test can check
+// exactly what a client wrote. Bodies may hold secrets: a test compares
+// them, never prints them.
+type Write struct {
+	// Method and Pattern name the route, as in RequestCounts.
+	Method, Pattern string
+	// Path is the request's path, ids included.
+	Path string
+	// Body is the request body as received (at most maxWriteBody bytes).
+	Body []byte
+}
+
+// maxWrites bounds the writes kept per tenant (the oldest go first), and
+// maxWriteBody the body kept of each.
+const (
+	maxWrites    = 256
+	maxWriteBody = 1 << 20
+)
+
+// recordedWrite reads a Management API write's body, leaving it for the
+// handler to read again, and returns the record; nil for anything else.
+func recordedWrite(r *http.Request, pattern string) *Write {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || !strings.HasPrefix(r.URL.Path, "/api/v2/") {
+		return nil
+	}
+	w := &Write{Method: r.Method, Pattern: strings.TrimPrefix(pattern, r.Method+" "), Path: r.URL.Path}
+	if r.Body != nil {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, maxWriteBody))
+		w.Body = body
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+	}
+	return w
 }

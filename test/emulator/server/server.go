@@ -138,6 +138,7 @@ type tenantState struct {
 
 	mu     sync.Mutex
 	counts map[string]int
+	writes []Write
 }
 
 // New opens (or initialises) the data directory, starts listening and
@@ -331,8 +332,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st := v.(*tenantState)
 	_, pattern := s.mux.Handler(r)
+	write := recordedWrite(r, pattern)
 	st.mu.Lock()
 	st.counts[pattern]++
+	if write != nil {
+		st.writes = append(st.writes, *write)
+		if len(st.writes) > maxWrites {
+			st.writes = slices.Delete(st.writes, 0, len(st.writes)-maxWrites)
+		}
+	}
 	st.mu.Unlock()
 
 	if s.Faults().isDown(host) {
