@@ -130,7 +130,7 @@ optInMigrations: [`+name+`]
 	})
 }
 
-func TestConnectionAndProviderNameTheScopesTheirSpecNeeds(t *testing.T) {
+func TestConnectionProviderAndActionNameTheScopesTheirSpecNeeds(t *testing.T) {
 	f := newFixture(t)
 	smtp := emulatortest.StartSMTP(t, "")
 	domain := "acme." + f.ns + ".identity.test"
@@ -154,6 +154,15 @@ spec:
     getUser: {inline: "function getByEmail(email, callback) { callback(null, null); }"}
 `)
 	f.apply(smtpProvider("acme", smtp, "relay-password"))
+	f.apply(`
+apiVersion: identity.tenantops.io/v1alpha1
+kind: Action
+metadata: {name: greeting}
+spec:
+  tenantRef: {name: acme}
+  trigger: post-login
+  code: {inline: "exports.onExecutePostLogin = async (event, api) => {};"}
+`)
 
 	conn := &identityv1alpha1.CustomDatabaseConnection{ObjectMeta: metav1.ObjectMeta{Name: "legacy-users"}}
 	msg := f.condition(conn, identityv1alpha1.ConditionCredentialsValid, metav1.ConditionFalse, identityv1alpha1.ReasonInsufficientScope)
@@ -163,12 +172,17 @@ spec:
 	msg = f.condition(provider, identityv1alpha1.ConditionCredentialsValid, metav1.ConditionFalse, identityv1alpha1.ReasonInsufficientScope)
 	f.g.Expect(msg).To(ContainSubstring(`lack create:email_provider (to create the email provider), update:email_provider (to write the declared provider), delete:email_provider (to delete it with this object: deletionPolicy Delete); `))
 	f.condition(provider, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonInsufficientScope)
+	action := &identityv1alpha1.Action{ObjectMeta: metav1.ObjectMeta{Name: "greeting"}}
+	msg = f.condition(action, identityv1alpha1.ConditionCredentialsValid, metav1.ConditionFalse, identityv1alpha1.ReasonInsufficientScope)
+	f.g.Expect(msg).To(ContainSubstring(`lack read:actions (to read the action and the bindings of post-login), create:actions (to create and deploy the action), ` +
+		`update:actions (to write the declared code, dependencies and secrets), update:triggers (to bind the action to post-login), delete:actions (to delete it with this object: deletionPolicy Delete); `))
 
 	// Neither was created, nor anything written or read for them.
 	spent := f.emu.Requests(domain)
 	f.g.Expect(spent.ManagementWrites()).To(BeZero(), "%v", spent)
 	f.g.Expect(spent.Count("GET", "/api/v2/connections")).To(BeZero())
 	f.g.Expect(spent.Count("GET", "/api/v2/emails/provider")).To(BeZero())
+	f.g.Expect(spent.Count("GET", "/api/v2/actions/actions")).To(BeZero())
 	_, found := f.emu.Connection(domain, "legacy-users")
 	f.g.Expect(found).To(BeFalse())
 	_, found = f.emu.EmailProvider(domain)
@@ -179,6 +193,8 @@ spec:
 	// Deleting them works: they never held a remote object.
 	f.g.Expect(k8s.Delete(context.Background(), provider)).To(Succeed())
 	f.g.Expect(k8s.Delete(context.Background(), conn)).To(Succeed())
+	f.g.Expect(k8s.Delete(context.Background(), action)).To(Succeed())
 	f.gone(provider)
 	f.gone(conn)
+	f.gone(action)
 }
