@@ -54,7 +54,7 @@ const (
 // Steady state is one read per resync: the trigger's bindings, which carry
 // each bound action with its code and deployed version. The action itself is
 // read by id only when it is not bound (yet). The platform never returns
-// secret values, so a salted hash of the secrets sent (status.appliedSecretsHash)
+// secret values, so a salted hash of what was sent (status.appliedHash)
 // tells when the Secret changed; the draft is deployed only when the
 // platform says it differs from the deployed version (all_changes_deployed),
 // because every deploy makes a version. The trigger's bindings are written as
@@ -81,6 +81,35 @@ type ActionReconciler struct {
 	// reads the list and sends it back whole, so two Actions placing
 	// themselves at once would each drop the other.
 	bindingLocks sync.Map
+	// written remembers, by object UID, what this process last wrote
+	// (writtenAction). A pass that follows another closely may read the
+	// object from a cache that has not seen the last status patch yet; it
+	// would take a just-created action for one to adopt, or a secret just
+	// sent for one still to send.
+	written sync.Map
+}
+
+// writtenAction is what the status of an Action says once this process's
+// last write is in it.
+type writtenAction struct {
+	actionID  string
+	hash      string
+	ownership identityv1alpha1.RemoteOwnership
+}
+
+// recall puts what this process last wrote into a status read from a cache
+// that may not have seen it yet.
+func (r *ActionReconciler) recall(act *identityv1alpha1.Action) {
+	if v, ok := r.written.Load(act.UID); ok {
+		w := v.(writtenAction)
+		act.Status.ActionID, act.Status.AppliedHash, act.Status.Ownership = w.actionID, w.hash, w.ownership
+	}
+}
+
+// remember records the status's remote identity after a pass that applied
+// the spec.
+func (r *ActionReconciler) remember(act *identityv1alpha1.Action) {
+	r.written.Store(act.UID, writtenAction{actionID: act.Status.ActionID, hash: act.Status.AppliedHash, ownership: act.Status.Ownership})
 }
 
 // Reconcile runs one pass for an Action.
@@ -114,11 +143,13 @@ func (r *ActionReconciler) reconcileAction(ctx context.Context, act *identityv1a
 	if err := checkGrant(ctx, api, act, tenant, scopes.ForAction(act)); err != nil {
 		return reconcile.Success{}, err
 	}
+	r.recall(act)
 	remote := &remoteAction{r: r, api: api, tenant: tenant, act: act, desired: desired}
 	wrote, err := r.Remote.Apply(ctx, act, &act.Status.Ownership, remote)
 	if err != nil {
 		return reconcile.Success{}, err
 	}
+	r.remember(act)
 	current := remote.current
 	act.Status.BuildStatus = identityv1alpha1.ActionBuildStatus(current.Status)
 	recordDeployedVersion(act, current.DeployedVersion)
@@ -133,6 +164,7 @@ func (r *ActionReconciler) reconcileAction(ctx context.Context, act *identityv1a
 	}
 	if (deployed || placed) && act.Status.Ownership == identityv1alpha1.OwnershipAdopted {
 		act.Status.Ownership = identityv1alpha1.OwnershipAdoptedWritten
+		r.remember(act)
 	}
 	act.Status.LastSyncTime = reconcile.SyncTime(act.Status.LastSyncTime, r.Clock.Now(), wrote || deployed || placed, r.ResyncInterval)
 	return reconcile.Success{Reason: identityv1alpha1.ReasonActionSynced, RequeueAfter: r.ResyncInterval,
@@ -353,7 +385,8 @@ type desiredAction struct {
 	codeSource   string
 	dependencies []identity.ActionDependency
 	secrets      []identity.ActionSecret
-	secretsHash  string
+	// hash fingerprints all of the above but displayName (status.appliedHash).
+	hash string
 	displayName  string
 }
 
@@ -411,7 +444,14 @@ func (r *ActionReconciler) desiredAction(ctx context.Context, act *identityv1alp
 		}
 		sort.Slice(d.secrets, func(i, j int) bool { return d.secrets[i].Name < d.secrets[j].Name })
 	}
-	d.secretsHash = hashOf(act.UID, d.secrets)
+	d.hash = hashOf(act.UID, struct {
+		Name         string
+		Trigger      identity.ActionTrigger
+		Runtime      string
+		Code         string
+		Dependencies []identity.ActionDependency
+		Secrets      []identity.ActionSecret
+	}{d.name, d.trigger, d.runtime, d.code, d.dependencies, d.secrets})
 	return d, nil
 }
 
@@ -518,7 +558,7 @@ func (a *remoteAction) Observe(ctx context.Context) (managed.Observation, error)
 func (a *remoteAction) observed(current *identity.Action, known bool) managed.Observation {
 	a.current, a.drifted = current, a.desired.drift(current)
 	return managed.Observation{Exists: true, Known: known,
-		UpToDate: len(a.drifted) == 0 && a.act.Status.AppliedSecretsHash == a.desired.secretsHash}
+		UpToDate: len(a.drifted) == 0 && a.act.Status.AppliedHash == a.desired.hash}
 }
 
 // Create posts the action with its code, dependencies and secrets; the
@@ -531,15 +571,21 @@ func (a *remoteAction) Create(ctx context.Context) error {
 		return classify(a.tenant, fmt.Sprintf("creating action %q", d.name), err)
 	}
 	a.current = created
-	a.act.Status.ActionID, a.act.Status.AppliedSecretsHash = created.ID, d.secretsHash
+	a.act.Status.ActionID, a.act.Status.AppliedHash = created.ID, d.hash
 	return nil
 }
 
 // Update patches what differs; the secrets go (all of them, with their
-// values: the list replaces the secret set) when their names differ or the
-// Secret changed since they were last sent.
+// values: the list replaces the secret set) when their names differ or
+// anything changed since they were last sent (the Secret among it). A draft
+// that differs although nothing changed since the last write was changed
+// outside the operator: it is restored, with an event.
 func (a *remoteAction) Update(ctx context.Context) error {
-	d := a.desired
+	d, act := a.desired, a.act
+	if len(a.drifted) > 0 && act.Status.AppliedHash == d.hash {
+		a.r.Recorder.Eventf(act, corev1.EventTypeWarning, identityv1alpha1.EventReasonDrift,
+			"restored %s of %s, changed outside the operator", strings.Join(a.drifted, ", "), describeAction(act))
+	}
 	var update identity.ActionUpdate
 	for _, field := range a.drifted {
 		switch field {
@@ -555,7 +601,7 @@ func (a *remoteAction) Update(ctx context.Context) error {
 			update.Dependencies = &d.dependencies
 		}
 	}
-	if slices.Contains(a.drifted, "secrets") || a.act.Status.AppliedSecretsHash != d.secretsHash {
+	if slices.Contains(a.drifted, "secrets") || act.Status.AppliedHash != d.hash {
 		update.Secrets = &d.secrets
 	}
 	updated, err := a.api.UpdateAction(ctx, a.current.ID, update)
@@ -563,7 +609,7 @@ func (a *remoteAction) Update(ctx context.Context) error {
 		return classify(a.tenant, "updating "+describeAction(a.act), err)
 	}
 	a.current = updated
-	a.act.Status.AppliedSecretsHash = d.secretsHash
+	act.Status.AppliedHash = d.hash
 	return nil
 }
 
@@ -606,6 +652,7 @@ func (r *ActionReconciler) checkOnlyAction(ctx context.Context, act *identityv1a
 // (status.ownership: created, or adopted and written); for Orphan the
 // action stays, bound and running.
 func (r *ActionReconciler) reconcileDelete(ctx context.Context, act *identityv1alpha1.Action) error {
+	r.recall(act)
 	policy := act.Spec.DeletionPolicy
 	if policy == "" {
 		policy = identityv1alpha1.DeletionPolicyDelete
@@ -631,6 +678,7 @@ func (r *ActionReconciler) reconcileDelete(ctx context.Context, act *identityv1a
 	if err != nil {
 		return err
 	}
+	r.written.Delete(act.UID)
 	return reconcile.RemoveFinalizer(ctx, r.Client, act, identityv1alpha1.Finalizer)
 }
 

@@ -116,7 +116,7 @@ func TestActionIsDeployedBoundAndShownByKubectlGet(t *testing.T) {
 
 	f.g.Expect(act.Status.Ownership).To(Equal(identityv1alpha1.OwnershipCreated))
 	f.g.Expect(act.Status.DeployedVersionID).To(Equal(remote.DeployedVersion.ID))
-	f.g.Expect(act.Status.AppliedSecretsHash).NotTo(BeEmpty())
+	f.g.Expect(act.Status.AppliedHash).NotTo(BeEmpty())
 	f.condition(act, controllers.ConditionDeployed, metav1.ConditionTrue, identityv1alpha1.ReasonDeployed)
 	msg := f.condition(act, controllers.ConditionBound, metav1.ConditionTrue, identityv1alpha1.ReasonBound)
 	f.g.Expect(msg).To(ContainSubstring(`runs at 1/1 of the post-login bindings, as "Greets the user"`))
@@ -204,14 +204,14 @@ func TestActionRotatedSecretIsSentAgainAndDeployed(t *testing.T) {
 	f.apply(greetingAction("greeting", greetingCode, "hello-first", ""))
 	act := actionObject("greeting")
 	f.ready(act)
-	firstHash := act.Status.AppliedSecretsHash
+	firstHash := act.Status.AppliedHash
 	before := f.remoteAction(api, "greeting")
 	f.emu.ResetRequests(domain)
 
 	f.apply(greetingAction("greeting", greetingCode, "hello-second", ""))
 	f.g.Eventually(func() string {
 		_ = k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "greeting"}, act)
-		return act.Status.AppliedSecretsHash
+		return act.Status.AppliedHash
 	}, 20*time.Second, 200*time.Millisecond).ShouldNot(Equal(firstHash))
 	f.g.Eventually(func() string { return f.row("actions", "greeting")["Version"] }, 20*time.Second, 200*time.Millisecond).Should(Equal("2"))
 	time.Sleep(2 * resync)
@@ -351,4 +351,92 @@ func TestActionNamesTheScopesItLacksAndSendsNothing(t *testing.T) {
 	spent := f.emu.Requests(domain)
 	f.g.Expect(spent.ManagementWrites()).To(BeZero(), "%v", spent)
 	f.g.Expect(spent.Count("GET", "/api/v2/actions/triggers/{triggerId}/bindings")).To(BeZero())
+}
+
+func TestActionChangedOutsideTheOperatorIsRestoredAndDeployed(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	f.apply(greetingAction("greeting", greetingCode, "hello", ""))
+	act := actionObject("greeting")
+	f.ready(act)
+	ctx := context.Background()
+
+	// Someone edits the code in the dashboard and deploys it.
+	edited := "exports.onExecutePostLogin = async (event, api) => { api.access.deny('edited by hand'); };"
+	_, err := api.UpdateAction(ctx, act.Status.ActionID, identity.ActionUpdate{Code: &edited})
+	f.g.Expect(err).NotTo(HaveOccurred())
+	_, err = api.DeployAction(ctx, act.Status.ActionID)
+	f.g.Expect(err).NotTo(HaveOccurred())
+
+	f.g.Eventually(func() []string { return f.events("greeting") }, 20*time.Second, 200*time.Millisecond).
+		Should(ContainElement(HavePrefix("Warning DriftCorrected: restored code of action greeting")))
+	f.g.Eventually(func() string { return f.row("actions", "greeting")["Version"] }, 20*time.Second, 200*time.Millisecond).Should(Equal("3"))
+	remote := f.remoteAction(api, "greeting")
+	f.g.Expect(remote.Code).To(Equal(greetingCode))
+	f.g.Expect(remote.DeployedVersion.Code).To(Equal(greetingCode), "the spec's code runs again")
+	f.g.Expect(remote.AllChangesDeployed).To(BeTrue())
+}
+
+func TestActionDeletedOutsideTheOperatorIsMadeAgain(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	f.apply(greetingAction("greeting", greetingCode, "hello", ""))
+	act := actionObject("greeting")
+	f.ready(act)
+	first := act.Status.ActionID
+	f.g.Expect(api.DeleteAction(context.Background(), first, true)).To(Succeed())
+
+	f.g.Eventually(func() []string { return f.events("greeting") }, 20*time.Second, 200*time.Millisecond).
+		Should(ContainElement(ContainSubstring("Warning DriftCorrected: action greeting (" + first + ") was deleted outside the operator")))
+	f.g.Eventually(func() string {
+		_ = k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "greeting"}, act)
+		return act.Status.ActionID
+	}, 20*time.Second, 200*time.Millisecond).ShouldNot(Or(BeEmpty(), Equal(first)))
+	f.ready(act)
+	f.g.Expect(f.remoteAction(api, "greeting").ID).To(Equal(act.Status.ActionID))
+	f.g.Expect(f.boundNames(api)).To(Equal([]string{"greeting"}), "bound again")
+	f.g.Expect(f.row("actions", "greeting")).To(And(HaveKeyWithValue("Version", "1"), HaveKeyWithValue("Bound", "1/1")))
+}
+
+func TestActionAdoptsTheActionOfItsNameOnce(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	// Made and bound in the dashboard before the operator came.
+	existing := f.emu.SeedAction(domain, emulatortest.ActionSeed{Name: "greeting", Bind: true})
+
+	f.apply(greetingAction("greeting", greetingCode, "hello", ""))
+	act := actionObject("greeting")
+	f.ready(act)
+	f.g.Expect(act.Status.ActionID).To(Equal(existing))
+	f.g.Expect(act.Status.Ownership).To(Equal(identityv1alpha1.OwnershipAdoptedWritten))
+	f.g.Eventually(func() []string { return f.events("greeting") }, 10*time.Second, 100*time.Millisecond).
+		Should(ContainElement(HavePrefix("Normal Adopted: adopted the existing action greeting")))
+	f.g.Expect(f.boundNames(api)).To(Equal([]string{"greeting"}), "one binding, not a second")
+	remote := f.remoteAction(api, "greeting")
+	f.g.Expect(remote.Code).To(Equal(greetingCode))
+	f.g.Expect(remote.DeployedVersion.Number).To(Equal(2), "the dashboard's version 1, then the spec's")
+}
+
+func TestTenantDeletionWaitsForItsAction(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	f.apply(greetingAction("greeting", greetingCode, "hello", ""))
+	act := actionObject("greeting")
+	f.ready(act)
+	tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme", Namespace: f.ns}}
+
+	f.g.Expect(k8s.Delete(context.Background(), tenant)).To(Succeed())
+	msg := f.condition(tenant, identityv1alpha1.ConditionReady, metav1.ConditionFalse, identityv1alpha1.ReasonDependentsExist)
+	f.g.Expect(msg).To(ContainSubstring("Action/greeting"))
+
+	act.Namespace = f.ns
+	f.g.Expect(k8s.Delete(context.Background(), act)).To(Succeed())
+	f.gone(act)
+	f.gone(tenant)
+	_, err := api.FindActionByName(context.Background(), "greeting", "")
+	f.g.Expect(err).To(MatchError(identity.ErrNotFound), "the action was deleted with the tenant's credentials before the Tenant went")
 }

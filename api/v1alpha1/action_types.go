@@ -216,11 +216,13 @@ type ActionStatus struct {
 	// for a glance.
 	// +optional
 	Bound string `json:"bound,omitempty"`
-	// AppliedSecretsHash fingerprints the secrets last sent (salted; never
-	// the values): the platform does not return them, so this is how a
-	// changed Secret is noticed.
+	// AppliedHash fingerprints what was last sent: name, trigger, runtime,
+	// code, dependencies and secrets (salted; never the values). The
+	// platform does not return secrets, so this is how a changed Secret is
+	// noticed; and a draft that differs from the spec while the hash is
+	// unchanged was changed outside the operator (event DriftCorrected).
 	// +optional
-	AppliedSecretsHash string `json:"appliedSecretsHash,omitempty"`
+	AppliedHash string `json:"appliedHash,omitempty"`
 	// LastSyncTime is when the action was last read (or written) and found
 	// in the declared state. A pass that changes nothing refreshes it only
 	// once half a resync interval has passed since.
