@@ -399,16 +399,27 @@ func TestEmailProviderObserveOfAMissingProviderIsStalledAndCreatesNothing(t *tes
 func TestTenantsInPlanAndObserveGetNoPatchAtAMigrationsDate(t *testing.T) {
 	f := newFixture(t)
 	now := clock.Now()
-	deadline := wholeSecond(now.Add(8 * time.Second)).Add(time.Second)
+	deadline := wholeSecond(now.Add(12 * time.Second)).Add(time.Second)
 	name := "plandate-" + f.ns
 	long := indent(createdAt(now.AddDate(-1, 0, 0)))
 	applied, _ := f.tenant("applied", long, emulatortest.Legacy())
 	planned, _ := f.tenant("planned", long+"  managementPolicy: Plan\n", emulatortest.Legacy())
 	observed, _ := f.tenant("observed", long+"  managementPolicy: Observe\n", emulatortest.Legacy())
+	// switched is under Apply when the date's PATCH is prepared for it, and
+	// moves to Plan before the date: what was prepared must not be sent.
+	switched, _ := f.tenant("switched", long, emulatortest.Legacy())
 	m := f.migration(name, wholeSecond(now.Add(-time.Hour)), &deadline, "  change:\n    flags: {change_pwd_flow_v1: false}\n")
 	f.migrationStatus(m, 10*time.Second, func(g Gomega, s identityv1alpha1.PlatformMigrationStatus) {
-		g.Expect(s.Tenants.Selected).To(BeNumerically("==", 3))
+		g.Expect(s.Tenants.Selected).To(BeNumerically("==", 4))
 	})
+	switchedTenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "switched", Namespace: f.ns}}
+	// Its pass under Apply, within migration.PrepareAhead of the date,
+	// prepared the date's PATCH.
+	f.tenantMigration("switched", name, 10*time.Second, func(g Gomega, s identityv1alpha1.TenantMigrationStatus) {
+		g.Expect(s.State).To(Equal(identityv1alpha1.MigrationPending))
+	})
+	f.setPolicy(switchedTenant, identityv1alpha1.ManagementPolicyPlan)
+	f.planned(switchedTenant, identityv1alpha1.ReasonPlanned)
 
 	// Before the date, the Plan tenant shows the flag due at the date.
 	tenant := &identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "planned", Namespace: f.ns}}
@@ -426,11 +437,12 @@ func TestTenantsInPlanAndObserveGetNoPatchAtAMigrationsDate(t *testing.T) {
 
 	f.emu.ResetRequests(planned)
 	f.emu.ResetRequests(observed)
+	f.emu.ResetRequests(switched)
 	// The date passes: the Apply tenant is changed by the transition; the
 	// others get no write at all.
 	f.g.Eventually(func() any { return f.flag(applied, "change_pwd_flow_v1") }, 20*time.Second, 50*time.Millisecond).Should(Equal(false))
 	time.Sleep(2 * resync)
-	for _, d := range []string{planned, observed} {
+	for _, d := range []string{planned, observed, switched} {
 		f.g.Expect(f.emu.Writes(d)).To(BeEmpty(), "%s was written at the date", d)
 		f.g.Expect(f.flag(d, "change_pwd_flow_v1")).To(Equal(true))
 	}
@@ -453,7 +465,7 @@ func TestTenantsInPlanAndObserveGetNoPatchAtAMigrationsDate(t *testing.T) {
 	}
 	f.condition(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "observed"}}, identityv1alpha1.ConditionDrifted,
 		metav1.ConditionTrue, identityv1alpha1.ReasonDriftDetected)
-	for _, d := range []string{planned, observed} {
+	for _, d := range []string{planned, observed, switched} {
 		f.g.Expect(f.emu.Writes(d)).To(BeEmpty(), "%s was written after the date", d)
 	}
 }

@@ -133,7 +133,8 @@ func Count(changes []identityv1alpha1.PlannedChange) int32 {
 }
 
 // Summary names the changes for a condition message, such as
-// "3 changes pending: settings.friendly_name, settings.flags.x, credentials.api_key (secret changed)".
+// "3 changes pending: settings.friendly_name, settings.flags.x, credentials.api_key (secret changed)",
+// or under Observe "2 fields differ: ...".
 func Summary(plan *identityv1alpha1.ManagementPlan) string {
 	var now, due []string
 	for _, c := range plan.Changes {
@@ -149,6 +150,10 @@ func Summary(plan *identityv1alpha1.ManagementPlan) string {
 			now = append(now, name)
 		}
 	}
+	one, many := "1 change pending: ", "%d changes pending: %s"
+	if plan.Policy == identityv1alpha1.ManagementPolicyObserve {
+		one, many = "1 field differs: ", "%d fields differ: %s"
+	}
 	var msg string
 	switch n := len(now); {
 	case plan.Action == identityv1alpha1.PlanCreate:
@@ -156,9 +161,9 @@ func Summary(plan *identityv1alpha1.ManagementPlan) string {
 	case n == 0:
 		msg = "nothing to change now"
 	case n == 1:
-		msg = "1 change pending: " + now[0]
+		msg = one + now[0]
 	default:
-		msg = fmt.Sprintf("%d changes pending: %s", n, strings.Join(now, ", "))
+		msg = fmt.Sprintf(many, n, strings.Join(now, ", "))
 	}
 	if len(due) > 0 {
 		msg += fmt.Sprintf("; %d due later: %s", len(due), strings.Join(due, ", "))

@@ -128,6 +128,8 @@ func TestCountAndSummary(t *testing.T) {
 			change("a", "1", "2"), secret("s", identityv1alpha1.SecretChanged), secret("u", identityv1alpha1.SecretUnchanged),
 			{Field: "settings.flags.f", To: "false", Due: due}}},
 			2, "2 changes pending: a, s (secret changed); 1 due later: settings.flags.f at 2027-01-15T00:00:00Z"},
+		{"observed drift", identityv1alpha1.ManagementPlan{Policy: identityv1alpha1.ManagementPolicyObserve, Action: identityv1alpha1.PlanUpdate,
+			Changes: []identityv1alpha1.PlannedChange{change("a", "1", "2"), change("b", "1", "2")}}, 2, "2 fields differ: a, b"},
 		{"create", identityv1alpha1.ManagementPlan{Action: identityv1alpha1.PlanCreate, Changes: []identityv1alpha1.PlannedChange{change("name", "", `"x"`)}},
 			1, `the remote object does not exist: Apply would create it with 1 fields: name`},
 	}
