@@ -143,12 +143,22 @@ func (r *ActionReconciler) reconcileAction(ctx context.Context, act *identityv1a
 	if err := checkGrant(ctx, api, act, tenant, scopes.ForAction(act)); err != nil {
 		return reconcile.Success{}, err
 	}
-	r.recall(act)
-	remote := &remoteAction{r: r, api: api, tenant: tenant, act: act, desired: desired}
-	wrote, err := r.Remote.Apply(ctx, act, &act.Status.Ownership, remote)
+	neighbours, err := r.neighbours(ctx, act)
 	if err != nil {
 		return reconcile.Success{}, err
 	}
+	r.recall(act)
+	remote := &remoteAction{r: r, api: api, tenant: tenant, act: act, desired: desired, neighbours: neighbours}
+	policy := act.EffectiveManagementPolicy()
+	outcome, err := r.Remote.Manage(ctx, act, policy, &act.Status.Ownership, remote)
+	if err != nil {
+		return reconcile.Success{}, err
+	}
+	if !policy.Writes() {
+		return r.reportPlan(act, remote, outcome.Plan)
+	}
+	managed.Clear(act, &act.Status.Plan)
+	wrote := outcome.Wrote
 	r.remember(act)
 	current := remote.current
 	act.Status.BuildStatus = identityv1alpha1.ActionBuildStatus(current.Status)
@@ -238,14 +248,11 @@ func recordDeployedVersion(act *identityv1alpha1.Action, v *identity.ActionVersi
 // says the pass wrote already, so the list read before may be stale (a
 // sibling Action placed itself meanwhile).
 func (r *ActionReconciler) bind(ctx context.Context, ra *remoteAction, fresh bool) (bool, error) {
-	act, trigger := ra.act, string(ra.act.Spec.Trigger)
-	neighbours, err := r.neighbours(ctx, act)
-	if err != nil {
-		return false, err
-	}
+	act, trigger, neighbours := ra.act, string(ra.act.Spec.Trigger), ra.neighbours
 	self := bindingKey{order: act.Spec.Binding.Order, name: ra.desired.name}
 	bindings := ra.bindings
 	placed := false
+	var err error
 	if fresh || placeBinding(bindings, ra.current.ID, ra.desired.displayName, self, neighbours) != nil {
 		lock := r.bindingLock(ra.tenant.Spec.Domain, trigger)
 		lock.Lock()
@@ -385,8 +392,9 @@ type desiredAction struct {
 	codeSource   string
 	dependencies []identity.ActionDependency
 	secrets      []identity.ActionSecret
-	// hash fingerprints all of the above but displayName (status.appliedHash).
-	hash string
+	// hash fingerprints all of the above but displayName (status.appliedHash),
+	// its second half (secretsHash) the secrets alone.
+	hash, secretsHash string
 	displayName  string
 }
 
@@ -444,14 +452,15 @@ func (r *ActionReconciler) desiredAction(ctx context.Context, act *identityv1alp
 		}
 		sort.Slice(d.secrets, func(i, j int) bool { return d.secrets[i].Name < d.secrets[j].Name })
 	}
+	// Two halves, so that a plan can tell whether the secrets changed.
+	d.secretsHash = hashOf(act.UID, d.secrets)
 	d.hash = hashOf(act.UID, struct {
 		Name         string
 		Trigger      identity.ActionTrigger
 		Runtime      string
 		Code         string
 		Dependencies []identity.ActionDependency
-		Secrets      []identity.ActionSecret
-	}{d.name, d.trigger, d.runtime, d.code, d.dependencies, d.secrets})
+	}{d.name, d.trigger, d.runtime, d.code, d.dependencies}) + "." + d.secretsHash
 	return d, nil
 }
 
@@ -507,6 +516,9 @@ type remoteAction struct {
 	tenant  *identityv1alpha1.Tenant
 	act     *identityv1alpha1.Action
 	desired *desiredAction
+	// neighbours are the operator's other Actions on the trigger (see
+	// neighbours).
+	neighbours map[string]bindingKey
 	// bindings are the trigger's bindings as Observe read them; current is
 	// the action as last read or written; drifted what differs.
 	bindings []identity.TriggerBinding
@@ -565,8 +577,7 @@ func (a *remoteAction) observed(current *identity.Action, known bool) managed.Ob
 // platform builds it at once.
 func (a *remoteAction) Create(ctx context.Context) error {
 	d := a.desired
-	created, err := a.api.CreateAction(ctx, identity.ActionCreate{Name: d.name, SupportedTriggers: []identity.ActionTrigger{d.trigger},
-		Code: d.code, Runtime: d.runtime, Dependencies: d.dependencies, Secrets: d.secrets})
+	created, err := a.api.CreateAction(ctx, a.createBody())
 	if err != nil {
 		return classify(a.tenant, fmt.Sprintf("creating action %q", d.name), err)
 	}
@@ -586,6 +597,26 @@ func (a *remoteAction) Update(ctx context.Context) error {
 		a.r.Recorder.Eventf(act, corev1.EventTypeWarning, identityv1alpha1.EventReasonDrift,
 			"restored %s of %s, changed outside the operator", strings.Join(a.drifted, ", "), describeAction(act))
 	}
+	updated, err := a.api.UpdateAction(ctx, a.current.ID, a.updateBody())
+	if err != nil {
+		return classify(a.tenant, "updating "+describeAction(act), err)
+	}
+	a.current = updated
+	act.Status.AppliedHash = d.hash
+	return nil
+}
+
+// createBody is the POST Create sends and a plan renders.
+func (a *remoteAction) createBody() identity.ActionCreate {
+	d := a.desired
+	return identity.ActionCreate{Name: d.name, SupportedTriggers: []identity.ActionTrigger{d.trigger},
+		Code: d.code, Runtime: d.runtime, Dependencies: d.dependencies, Secrets: d.secrets}
+}
+
+// updateBody is the PATCH Update sends and a plan renders: what drifted,
+// and the secrets when they must go (see Update).
+func (a *remoteAction) updateBody() identity.ActionUpdate {
+	d := a.desired
 	var update identity.ActionUpdate
 	for _, field := range a.drifted {
 		switch field {
@@ -601,16 +632,10 @@ func (a *remoteAction) Update(ctx context.Context) error {
 			update.Dependencies = &d.dependencies
 		}
 	}
-	if slices.Contains(a.drifted, "secrets") || act.Status.AppliedHash != d.hash {
+	if slices.Contains(a.drifted, "secrets") || a.act.Status.AppliedHash != d.hash {
 		update.Secrets = &d.secrets
 	}
-	updated, err := a.api.UpdateAction(ctx, a.current.ID, update)
-	if err != nil {
-		return classify(a.tenant, "updating "+describeAction(a.act), err)
-	}
-	a.current = updated
-	act.Status.AppliedHash = d.hash
-	return nil
+	return update
 }
 
 // Describe names the action for events.

@@ -53,6 +53,8 @@ func planOf(obj client.Object) *identityv1alpha1.ManagementPlan {
 		return o.Status.Plan
 	case *identityv1alpha1.CustomDatabaseConnection:
 		return o.Status.Plan
+	case *identityv1alpha1.Action:
+		return o.Status.Plan
 	}
 	return nil
 }

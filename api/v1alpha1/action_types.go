@@ -112,6 +112,15 @@ type ActionSpec struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// ManagementPolicy says what the operator may do to the remote action
+	// and its binding: Apply (the default) writes, deploys and binds; Plan
+	// reads them and reports in status what Apply would do, writing
+	// nothing; Observe reads them and reports the drift, never writing or
+	// deleting anything.
+	// +optional
+	// +kubebuilder:default=Apply
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
 }
 
 // ActionCode is the source of an action: inline, or a key of a ConfigMap in
@@ -228,6 +237,12 @@ type ActionStatus struct {
 	// once half a resync interval has passed since.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+	// Plan is, under managementPolicy Plan, what Apply would do, field by
+	// field (the draft's fields, then deploy and bindings.<trigger> when a
+	// deploy or a binding write would follow), and under Observe the drift
+	// from the spec (never corrected). Absent under Apply.
+	// +optional
+	Plan *ManagementPlan `json:"plan,omitempty"`
 }
 
 // Action is a piece of JavaScript the platform runs in one of its flows
@@ -244,6 +259,8 @@ type ActionStatus struct {
 // +kubebuilder:printcolumn:name="Bound",type=string,JSONPath=`.status.bound`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.managementPolicy`
+// +kubebuilder:printcolumn:name="Planned",type=integer,JSONPath=`.status.plan.pending`,priority=1
 // +kubebuilder:printcolumn:name="Action ID",type=string,JSONPath=`.status.actionID`,priority=1
 // +kubebuilder:printcolumn:name="Shard",type=string,JSONPath=`.status.shard`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -265,6 +282,12 @@ func (in *Action) RemoteName() string {
 		return in.Spec.ActionName
 	}
 	return in.Name
+}
+
+// EffectiveManagementPolicy is the Action's policy in force (Apply when
+// unset).
+func (in *Action) EffectiveManagementPolicy() ManagementPolicy {
+	return in.Spec.ManagementPolicy.Effective()
 }
 
 // ActionList is a list of Actions.

@@ -211,6 +211,8 @@ func Policy(obj client.Object) identityv1alpha1.ManagementPolicy {
 		return o.EffectiveManagementPolicy()
 	case *identityv1alpha1.CustomDatabaseConnection:
 		return o.EffectiveManagementPolicy()
+	case *identityv1alpha1.Action:
+		return o.EffectiveManagementPolicy()
 	}
 	return identityv1alpha1.ManagementPolicyApply
 }

@@ -141,13 +141,16 @@ func ForConnection(c *identityv1alpha1.CustomDatabaseConnection) Needs {
 }
 
 // ForAction is what an Action needs: its trigger's bindings and the action
-// read; the action created (deploying is create:actions too) and its draft
-// updated; the trigger's bindings written to place it; and the action
-// deleted with it under deletionPolicy Delete (the default).
+// read; under Apply the action created (deploying is create:actions too)
+// and its draft updated, the trigger's bindings written to place it, and
+// the action deleted with it under deletionPolicy Delete (the default).
 func ForAction(a *identityv1alpha1.Action) Needs {
-	n := Needs{{ReadActions, "to read the action and the bindings of " + string(a.Spec.Trigger)},
-		{CreateActions, "to create and deploy the action"}, {UpdateActions, "to write the declared code, dependencies and secrets"},
-		{UpdateTriggers, "to bind the action to " + string(a.Spec.Trigger)}}
+	n := Needs{{ReadActions, "to read the action and the bindings of " + string(a.Spec.Trigger)}}
+	if !a.Spec.ManagementPolicy.Writes() {
+		return n
+	}
+	n = append(n, Need{CreateActions, "to create and deploy the action"}, Need{UpdateActions, "to write the declared code, dependencies and secrets"},
+		Need{UpdateTriggers, "to bind the action to " + string(a.Spec.Trigger)})
 	if a.Spec.DeletionPolicy != identityv1alpha1.DeletionPolicyOrphan {
 		n = append(n, Need{DeleteActions, "to delete it with this object: deletionPolicy Delete"})
 	}

@@ -104,4 +104,8 @@ func TestForAction(t *testing.T) {
 	g.Expect(scopes.ForAction(action).String()).To(ContainSubstring("update:triggers (to bind the action to post-login)"))
 	action.Spec.DeletionPolicy = identityv1alpha1.DeletionPolicyOrphan
 	g.Expect(strings.Join(scopes.ForAction(action).Scopes(), " ")).To(Equal("read:actions create:actions update:actions update:triggers"))
+	for _, policy := range []identityv1alpha1.ManagementPolicy{identityv1alpha1.ManagementPolicyPlan, identityv1alpha1.ManagementPolicyObserve} {
+		action.Spec.ManagementPolicy, action.Spec.DeletionPolicy = policy, identityv1alpha1.DeletionPolicyDelete
+		g.Expect(strings.Join(scopes.ForAction(action).Scopes(), " ")).To(Equal("read:actions"), "%s reads only", policy)
+	}
 }

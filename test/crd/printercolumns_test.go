@@ -125,7 +125,7 @@ func TestPrinterColumnsAnswerTheQuestionOfEachKind(t *testing.T) {
 		want:    map[string]string{"Name": "acme-mail", "Tenant": "acme", "Provider": "sendgrid", "From": "no-reply@acme.example", "Enabled": "true", "Policy": "Apply"},
 	}, {
 		resource: "actions", namespace: ns,
-		columns: []string{"Name", "Tenant", "Trigger", "Version", "Build", "Bound", "Ready", "Reason", "Action ID", "Shard", "Age"},
+		columns: []string{"Name", "Tenant", "Trigger", "Version", "Build", "Bound", "Ready", "Reason", "Policy", "Planned", "Action ID", "Shard", "Age"},
 		want: map[string]string{"Name": "password-change", "Tenant": "acme", "Trigger": "post-login", "Version": "3", "Build": "built",
 			"Bound": "2/3", "Ready": "False", "Reason": "BuildFailed"},
 	}}
