@@ -71,11 +71,19 @@ func TestMigrationShowsWhichTenantsTheMandatoryDateWillChange(t *testing.T) {
 		g.Expect(s.Phase).To(Equal(identityv1alpha1.PhaseEnforced))
 		g.Expect(s.Tenants.NotManaged).To(BeNumerically("==", 1))
 		g.Expect(s.Tenants.Enabled).To(BeNumerically(">=", plain+2), "every tenant under Apply")
-		// Those that had not opted in: the plain ones and the one that
-		// declared the flag itself.
-		g.Expect(s.AtDate.Changes).To(BeNumerically("==", plain+1))
+		// Those that had not opted in, not the one that declared the flag
+		// itself.
+		g.Expect(s.AtDate.Changes).To(BeNumerically("==", plain))
 		g.Expect(s.AtDate.NotManaged).To(BeNumerically("==", 1))
-		g.Expect(s.AtDate.Summary).To(HavePrefix(fmt.Sprintf("the change was enforced at %s on %d tenants that had not opted in", deadline.UTC().Format(time.RFC3339), plain+1)))
+		g.Expect(s.AtDate.PlannedOnly).To(BeNumerically("==", 1))
+		g.Expect(s.TenantsNeedingAttention).To(ContainElement(And(HaveField("Name", "planned"),
+			HaveField("State", identityv1alpha1.MigrationPending), HaveField("Reason", identityv1alpha1.ReasonPlannedOnly))))
+		g.Expect(s.AtDate.Summary).To(HavePrefix(fmt.Sprintf("the change was enforced at %s on %d tenants that had not opted in", deadline.UTC().Format(time.RFC3339), plain)))
 	})
-	f.g.Expect(f.clusterRow("platformmigrations", name)).To(And(HaveKeyWithValue("At Date", fmt.Sprint(plain+1)), HaveKeyWithValue("Phase", "Enforced")))
+	f.g.Expect(f.clusterRow("platformmigrations", name)).To(And(HaveKeyWithValue("At Date", fmt.Sprint(plain)), HaveKeyWithValue("Phase", "Enforced")))
+	// The tenants under Plan and Observe were not written at the date.
+	f.g.Expect(f.flag(f.tenantDomain("t00"), "change_pwd_flow_v1")).To(Equal(false))
+	for _, name := range []string{"planned", "observed"} {
+		f.g.Expect(f.emu.Requests(f.tenantDomain(name)).ManagementWrites()).To(BeZero(), name)
+	}
 }

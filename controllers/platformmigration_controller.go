@@ -172,7 +172,7 @@ func (r *PlatformMigrationReconciler) evaluateTenants(ctx context.Context, m *id
 		key := client.ObjectKeyFromObject(tenant)
 		t := facts(m, tenant, byTenant[key], connectionsOf[key])
 		d := migration.Decide(m, t, now)
-		t.Flags = knownFlags(tenant)
+		t.Flags, t.DeclaredFlags = readFlags(tenant), tenant.Spec.Flags
 		o := tenantOutcome{tenant: tenant, decision: d, state: d.State, reason: d.Reason, message: d.Message,
 			atDate: migration.AtDate(m, t, tenant.EffectiveManagementPolicy(), now)}
 		switch tenant.EffectiveManagementPolicy() {
@@ -221,9 +221,9 @@ func reportedEnabled(tenant *identityv1alpha1.Tenant, name string) bool {
 	return s != nil && s.State == identityv1alpha1.MigrationEnabled
 }
 
-// knownFlags are the flag values the tenant is known to carry: those its
-// spec declares, else as the Tenant reconciler last read them.
-func knownFlags(tenant *identityv1alpha1.Tenant) map[string]bool {
+// readFlags are the flag values the Tenant reconciler last read from the
+// tenant (those it manages, and those readiness checks read).
+func readFlags(tenant *identityv1alpha1.Tenant) map[string]bool {
 	out := map[string]bool{}
 	if o := tenant.Status.Observed; o != nil {
 		for _, f := range o.Flags {
@@ -233,9 +233,6 @@ func knownFlags(tenant *identityv1alpha1.Tenant) map[string]bool {
 		}
 	}
 	for flag, v := range tenant.Status.Flags {
-		out[flag] = v
-	}
-	for flag, v := range tenant.Spec.Flags {
 		out[flag] = v
 	}
 	return out

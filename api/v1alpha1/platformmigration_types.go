@@ -196,7 +196,8 @@ type DateImpact string
 const (
 	// DateImpactChange: the operator writes the change to the tenant at the
 	// mandatory date (it has neither opted in, nor been enrolled, nor the
-	// flags already set). After the date: the operator enforced it there.
+	// flags already set or declared). After the date: the operator enforced
+	// it there.
 	DateImpactChange DateImpact = "Change"
 	// DateImpactPlannedOnly: the tenant would change, but its Tenant is
 	// under managementPolicy Plan: the change is shown on the Tenant as
@@ -230,7 +231,8 @@ type MigrationAtDate struct {
 	// Changes is how many selected tenants the operator writes the change
 	// to at the date: those that have not opted in, were not enrolled and
 	// do not already carry the flags, whose Tenant is under Apply. After
-	// the date: how many it enforced the change on.
+	// the date: how many it enforced the change on (a Tenant that declares
+	// the flags in spec.flags is not counted).
 	Changes int32 `json:"changes"`
 	// PlannedOnly is how many selected tenants the change would reach but
 	// whose Tenant is under managementPolicy Plan: not written at the date.

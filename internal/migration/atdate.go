@@ -14,9 +14,11 @@ import (
 //
 // Before the date, a tenant changes at the date when the decision at now
 // does not apply the change yet: at the date every selected tenant gets it
-// (Decide), whatever it says or whether it is ready. From the date on, the
-// tenants the date changed are those the change is enforced on (reason
-// Enforced): the view then says what was enforced.
+// (Decide), whatever it says or whether it is ready; one that declares the
+// change's flags itself (spec.flags), or was read with them, is not
+// changed. From the date on, the tenants the date changed are those the
+// change is enforced on (reason Enforced) that did not declare its flags:
+// the view then says what was enforced.
 //
 // Under Observe the operator writes nothing: NotManaged, whatever the
 // decision. Under Plan a tenant the date would change is PlannedOnly: the
@@ -30,10 +32,13 @@ func AtDate(m *identityv1alpha1.PlatformMigration, t Tenant, policy identityv1al
 	}
 	d := Decide(m, t, now)
 	var changes bool
+	want := m.Spec.Change.Flags
 	if Phase(&m.Spec, now) == identityv1alpha1.PhaseEnforced {
-		changes = d.Reason == ReasonEnforced
+		// What was read since may be the enforcement itself: only what the
+		// Tenant declares tells that the date changed nothing there.
+		changes = d.Reason == ReasonEnforced && !carries(t.DeclaredFlags, want)
 	} else {
-		changes = !d.Apply && !carries(t.Flags, m.Spec.Change.Flags)
+		changes = !d.Apply && !carries(t.DeclaredFlags, want) && !carries(t.Flags, want)
 	}
 	switch {
 	case !changes:

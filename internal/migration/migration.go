@@ -57,11 +57,11 @@ type Tenant struct {
 	OptedIn bool
 	// Readiness is the outcome of the migration's readiness checks.
 	Readiness Readiness
-	// Flags are the flag values the tenant is known to carry: declared in
-	// its spec.flags, or as last read. Only the plan of the mandatory date
-	// (AtDate) reads them: a tenant that carries the change's flags already
-	// is not changed by the date.
-	Flags map[string]bool
+	// Flags are the flag values the tenant was last read with, and
+	// DeclaredFlags those its spec.flags declares. Only the plan of the
+	// mandatory date (AtDate) reads them: a tenant that carries the change's
+	// flags already is not changed by the date.
+	Flags, DeclaredFlags map[string]bool
 }
 
 // Readiness is the outcome of a migration's readiness checks for a tenant.
