@@ -440,3 +440,26 @@ func TestTenantDeletionWaitsForItsAction(t *testing.T) {
 	_, err := api.FindActionByName(context.Background(), "greeting", "")
 	f.g.Expect(err).To(MatchError(identity.ErrNotFound), "the action was deleted with the tenant's credentials before the Tenant went")
 }
+
+func TestActionRenamedInTheSpecIsRenamedOnThePlatform(t *testing.T) {
+	f := newFixture(t)
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	f.apply(greetingAction("greeting", greetingCode, "hello", "  actionName: greeting-v1\n"))
+	act := actionObject("greeting")
+	f.ready(act)
+	id := act.Status.ActionID
+	f.g.Expect(f.boundNames(api)).To(Equal([]string{"greeting-v1"}))
+	f.emu.ResetRequests(domain)
+
+	f.apply(greetingAction("greeting", greetingCode, "hello", "  actionName: greeting-v2\n"))
+	f.g.Eventually(func() []string { return f.boundNames(api) }, 20*time.Second, 200*time.Millisecond).Should(Equal([]string{"greeting-v2"}))
+	f.ready(act)
+	f.g.Expect(f.remoteAction(api, "greeting-v2").ID).To(Equal(id), "the same action, renamed")
+	bindings, err := api.ListTriggerBindings(context.Background(), "post-login")
+	f.g.Expect(err).NotTo(HaveOccurred())
+	f.g.Expect(bindings[0].DisplayName).To(Equal("greeting-v2"), "the binding's name follows (binding.displayName is unset)")
+	time.Sleep(resync)
+	f.g.Expect(f.emu.Requests(domain).Count("POST", "/api/v2/actions/actions/{id}/deploy")).To(BeZero(), "a name is no code: no new version")
+	f.g.Expect(f.row("actions", "greeting")).To(HaveKeyWithValue("Version", "1"))
+}

@@ -188,8 +188,8 @@ func TestAnInvalidWatchLabelSelectorIsRefusedAtStart(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring(`invalid --watch-label-selector "sharding.fluxcd.io/key in shard1"`)))
 }
 
-// shardedTenant makes a tenant on the emulator and its Tenant, EmailProvider
-// and CustomDatabaseConnection, all labelled for shardName (none: the
+// shardedTenant makes a tenant on the emulator and its Tenant, EmailProvider,
+// CustomDatabaseConnection and Action, all labelled for shardName (none: the
 // default instance's).
 func (f *fixture) shardedTenant(name, shardName, specLines string) string {
 	f.t.Helper()
@@ -234,6 +234,14 @@ spec:
   scripts:
     login: {inline: "function login(email, password, callback) { callback(null, null); }"}
     getUser: {inline: "function getByEmail(email, callback) { callback(null, null); }"}
+---
+apiVersion: identity.tenantops.io/v1alpha1
+kind: Action
+metadata: {name: %[1]s-greeting, labels: %[6]s}
+spec:
+  tenantRef: {name: %[1]s}
+  trigger: post-login
+  code: {inline: "exports.onExecutePostLogin = async (event, api) => {};"}
 `, name, creds.ClientID, creds.ClientSecret, domain, f.emu.Addr(), labels, indent(specLines)))
 	return domain
 }
@@ -244,6 +252,7 @@ func (f *fixture) tenantObjects(name string) []client.Object {
 		&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns}},
 		&identityv1alpha1.EmailProvider{ObjectMeta: metav1.ObjectMeta{Name: name + "-mail", Namespace: f.ns}},
 		&identityv1alpha1.CustomDatabaseConnection{ObjectMeta: metav1.ObjectMeta{Name: name + "-users", Namespace: f.ns}},
+		&identityv1alpha1.Action{ObjectMeta: metav1.ObjectMeta{Name: name + "-greeting", Namespace: f.ns}},
 	}
 }
 
@@ -443,4 +452,29 @@ func (c *recordingClient) UpdateConnection(ctx context.Context, id string, u ide
 func (c *recordingClient) DeleteConnection(ctx context.Context, id string) error {
 	defer c.write("DeleteConnection")()
 	return c.Client.DeleteConnection(ctx, id)
+}
+
+func (c *recordingClient) CreateAction(ctx context.Context, a identity.ActionCreate) (*identity.Action, error) {
+	defer c.write("CreateAction")()
+	return c.Client.CreateAction(ctx, a)
+}
+
+func (c *recordingClient) UpdateAction(ctx context.Context, id string, u identity.ActionUpdate) (*identity.Action, error) {
+	defer c.write("UpdateAction")()
+	return c.Client.UpdateAction(ctx, id, u)
+}
+
+func (c *recordingClient) DeployAction(ctx context.Context, id string) (*identity.ActionVersion, error) {
+	defer c.write("DeployAction")()
+	return c.Client.DeployAction(ctx, id)
+}
+
+func (c *recordingClient) DeleteAction(ctx context.Context, id string, force bool) error {
+	defer c.write("DeleteAction")()
+	return c.Client.DeleteAction(ctx, id, force)
+}
+
+func (c *recordingClient) UpdateTriggerBindings(ctx context.Context, trigger string, b []identity.BindingUpdate) ([]identity.TriggerBinding, error) {
+	defer c.write("UpdateTriggerBindings")()
+	return c.Client.UpdateTriggerBindings(ctx, trigger, b)
 }

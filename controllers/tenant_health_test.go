@@ -71,10 +71,10 @@ func (l *answerLog) since(domain string, t time.Time) (requests int, firstAnswer
 	return requests, time.Time{}
 }
 
-// A tenant that is down: its Tenant, EmailProvider and
-// CustomDatabaseConnection say so (TenantUnavailable, Reconciling, not
+// A tenant that is down: its Tenant, EmailProvider,
+// CustomDatabaseConnection and Action say so (TenantUnavailable, Reconciling, not
 // Stalled) and stop calling it but for a probe now and then; once a probe
-// finds it back, all three are in sync again within 2 s, not at their next
+// finds it back, all four are in sync again within 2 s, not at their next
 // retry.
 func TestTenantDownIsReportedAndLeftAloneUntilItAnswers(t *testing.T) {
 	log := &answerLog{requests: map[string][]time.Time{}, answers: map[string][]time.Time{}}
@@ -91,11 +91,20 @@ spec:
   scripts:
     login: {inline: "function login(email, password, callback) { callback(null, null); }"}
     getUser: {inline: "function getUser(email, callback) { callback(null, null); }"}
+---
+apiVersion: identity.tenantops.io/v1alpha1
+kind: Action
+metadata: {name: acme-greeting}
+spec:
+  tenantRef: {name: acme}
+  trigger: post-login
+  code: {inline: "exports.onExecutePostLogin = async (event, api) => {};"}
 `)
 	objects := []client.Object{
 		&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}},
 		&identityv1alpha1.EmailProvider{ObjectMeta: metav1.ObjectMeta{Name: "acme-mail"}},
 		&identityv1alpha1.CustomDatabaseConnection{ObjectMeta: metav1.ObjectMeta{Name: "acme-users"}},
+		&identityv1alpha1.Action{ObjectMeta: metav1.ObjectMeta{Name: "acme-greeting"}},
 	}
 	for _, obj := range objects {
 		f.ready(obj)
@@ -134,7 +143,7 @@ spec:
 		}
 	}, 5*time.Second, 20*time.Millisecond).Should(Succeed())
 	took := time.Since(answered)
-	t.Logf("back: the first probe %s after the tenant answered again, all three Ready %s after it",
+	t.Logf("back: the first probe %s after the tenant answered again, all four Ready %s after it",
 		answered.Sub(back).Round(10*time.Millisecond), took.Round(10*time.Millisecond))
 	f.g.Expect(took).To(BeNumerically("<", 2*time.Second), "the objects waited for their own retry")
 }
