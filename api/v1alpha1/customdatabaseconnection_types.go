@@ -106,6 +106,11 @@ type CustomDatabaseConnectionSpec struct {
 	// Apply (the default) writes the declared state; Plan reads it and
 	// reports in status what Apply would send, writing nothing; Observe reads
 	// it and reports the drift, never writing or deleting it.
+	// Under Plan and Observe, Ready is True (reason Planned or Observed)
+	// once the remote object was read: status.plan lists what Apply would
+	// send, and the Planned (Plan) or Drifted (Observe) condition says
+	// whether anything would change. Switching to Apply sends the planned
+	// change.
 	// +optional
 	// +kubebuilder:default=Apply
 	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`

@@ -94,6 +94,13 @@ type TenantSpec struct {
 	// Apply (the default) writes the declared state; Plan reads it and
 	// reports in status what Apply would send, writing nothing; Observe reads
 	// it and reports the drift, never writing or deleting it.
+	// Under Plan and Observe, Ready is True (reason Planned or Observed)
+	// once the remote object was read: status.plan lists what Apply would
+	// send, and the Planned (Plan) or Drifted (Observe) condition says
+	// whether anything would change. Switching to Apply sends the planned
+	// change.
+	// Neither sends the flags of a PlatformMigration, not even at its
+	// mandatory date: under Plan they are listed with the date (due).
 	// +optional
 	// +kubebuilder:default=Apply
 	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`

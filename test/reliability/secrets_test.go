@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -23,7 +24,7 @@ import (
 )
 
 // A run with distinctive secret values, through success, rotation, wrong
-// credentials and faults: none of them shows in any line the operator
+// credentials, faults and a rotation under managementPolicy Plan: none of them shows in any line the operator
 // logged, any event, any object's status or any metric.
 func TestSecretsNeverShowInLogsEventsStatusOrMetrics(t *testing.T) {
 	f := newFixture(t)
@@ -75,6 +76,34 @@ func TestSecretsNeverShowInLogsEventsStatusOrMetrics(t *testing.T) {
 		return conf["LEGACY_TOKEN"]
 	}, time.Minute, time.Second).Should(Equal(a.Secrets.Configuration["LEGACY_TOKEN"]), "the rotated configuration never reached the platform")
 	f.emu.SetFaults(0, 0)
+
+	// Under managementPolicy Plan, a value rotated again is reported only
+	// as changed (status.plan) and sent nowhere: the platform keeps the
+	// last applied one, and the new one joins the needles.
+	ctx := context.Background()
+	sentPassword := a.Secrets.SMTPPassword
+	for _, obj := range []client.Object{a.ProviderObjects()[1], a.ConnectionObjects()[1]} {
+		f.g.Expect(k8s.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"managementPolicy":"Plan"}}`)))).To(Succeed())
+	}
+	a.Secrets.SMTPPassword = mark("smtp-pass-planned")
+	a.Secrets.Configuration["LEGACY_TOKEN"] = mark("config-token-planned")
+	needles = append(needles, a.Secrets.SMTPPassword, a.Secrets.Configuration["LEGACY_TOKEN"])
+	for _, obj := range []client.Object{a.ProviderObjects()[0], a.ConnectionObjects()[0]} {
+		f.g.Expect(k8s.Update(ctx, obj)).To(Succeed())
+	}
+	f.g.Eventually(func(g Gomega) {
+		p := &identityv1alpha1.EmailProvider{}
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(a.ProviderObjects()[1]), p)).To(Succeed())
+		g.Expect(p.Status.Plan).NotTo(BeNil())
+		g.Expect(p.Status.Plan.Changes).To(ContainElement(identityv1alpha1.PlannedChange{Field: "credentials.smtp_pass", Secret: identityv1alpha1.SecretChanged}))
+		c := &identityv1alpha1.CustomDatabaseConnection{}
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(a.ConnectionObjects()[1]), c)).To(Succeed())
+		g.Expect(c.Status.Plan).NotTo(BeNil())
+		g.Expect(c.Status.Plan.Changes).To(ContainElement(identityv1alpha1.PlannedChange{Field: "options.configuration", Secret: identityv1alpha1.SecretChanged}))
+	}, time.Minute, time.Second).Should(Succeed())
+	p, _ := f.emu.EmailProvider(a.Domain)
+	creds, _ := p["credentials"].(map[string]any)
+	f.g.Expect(creds["smtp_pass"] == sentPassword).To(BeTrue(), "a password rotated under Plan was sent")
 	time.Sleep(2 * resync)
 
 	// Where to look.
@@ -92,7 +121,7 @@ func TestSecretsNeverShowInLogsEventsStatusOrMetrics(t *testing.T) {
 			}
 		}
 	}
-	f.g.Expect(inSecrets).To(BeNumerically(">=", len(needles)-2), "the needles are not the Secrets' values") // two were rotated away
+	f.g.Expect(inSecrets).To(BeNumerically(">=", len(needles)-4), "the needles are not the Secrets' values") // four were rotated away
 	found := 0
 	for where, text := range haystacks {
 		f.g.Expect(text).NotTo(BeEmpty(), "nothing to search in %s", where)
