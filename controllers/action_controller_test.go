@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/tenantops/identity-operator/controllers"
 	"github.com/tenantops/identity-operator/internal/identity"
 	"github.com/tenantops/identity-operator/test/emulator/emulatortest"
+	"github.com/tenantops/identity-operator/test/emulator/server"
 )
 
 // greetingCode is a post-login action that reads a secret.
@@ -555,4 +559,73 @@ func TestActionObserveReportsDriftAndNeverWritesOrDeletes(t *testing.T) {
 	f.g.Expect(f.emu.Writes(domain)).To(BeEmpty())
 	f.g.Expect(f.boundNames(api)).To(Equal([]string{"greeting"}), "still there, still bound")
 	f.g.Expect(f.events("greeting")).To(ContainElement(And(HavePrefix("Normal RemoteObjectLeft"), ContainSubstring("managementPolicy is Observe"))))
+}
+
+// faultLog counts the emulator's answers with an injected fault on the
+// Actions routes.
+type faultLog struct{ n atomic.Int64 }
+
+func (l *faultLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *faultLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *faultLog) WithGroup(string) slog.Handler            { return l }
+func (l *faultLog) Handle(_ context.Context, r slog.Record) error {
+	var fault, actions bool
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "fault":
+			fault = a.Value.Bool()
+		case "route":
+			actions = strings.Contains(a.Value.String(), "/api/v2/actions/")
+		}
+		return true
+	})
+	if fault && actions {
+		l.n.Add(1)
+	}
+	return nil
+}
+
+func TestActionsConvergeUnderFaultsWithOneActionAndOneBindingEach(t *testing.T) {
+	faults := &faultLog{}
+	f := newFixture(t, func(c *server.Config) { c.Logger = slog.New(faults) })
+	domain, creds := f.tenant("acme", "")
+	api := f.identityClient(domain, creds)
+	f.ready(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}})
+	f.emu.SeedAction(domain, emulatortest.ActionSeed{Name: "dashboard-risk", Bind: true})
+	// 20% of the requests answered 5xx, and 10% carried out but their
+	// reply lost: a create or a binding write retried meets its own work.
+	f.emu.SetFaults(0.20, 0)
+	f.emu.SetLostReplies(0.10)
+	names := []string{"alpha", "bravo", "charlie"}
+	for i, name := range names {
+		f.apply(greetingAction(name, greetingCode, "hello", fmt.Sprintf("  binding: {order: %d}\n", i)))
+	}
+	f.g.Eventually(func(g Gomega) {
+		for _, name := range names {
+			act := actionObject(name)
+			g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name}, act)).To(Succeed())
+			ready := meta.FindStatusCondition(act.Status.Conditions, identityv1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), "%s: %s", name, ready.Message)
+		}
+	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+	f.emu.SetFaults(0, 0)
+	f.emu.SetLostReplies(0)
+	t.Logf("%d Actions API requests answered with an injected fault", faults.n.Load())
+	f.g.Expect(faults.n.Load()).To(BeNumerically(">", 0), "no fault was injected: the test proves nothing")
+	time.Sleep(2 * resync)
+
+	// One action per object, each bound once, in the declared order after
+	// the foreign binding, each running the spec's code.
+	f.g.Expect(f.boundNames(api)).To(Equal([]string{"dashboard-risk", "alpha", "bravo", "charlie"}))
+	for _, name := range names {
+		remote := f.remoteAction(api, name)
+		f.g.Expect(remote.DeployedVersion).NotTo(BeNil(), name)
+		f.g.Expect(remote.DeployedVersion.Code).To(Equal(greetingCode), name)
+		f.g.Expect(remote.AllChangesDeployed).To(BeTrue(), name)
+		act := actionObject(name)
+		f.g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name}, act)).To(Succeed())
+		f.g.Expect(act.Status.ActionID).To(Equal(remote.ID), name)
+		f.g.Expect(act.Status.Ownership.Deletable()).To(BeTrue(), "%s: %s", name, act.Status.Ownership)
+	}
 }
