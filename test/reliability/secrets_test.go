@@ -47,6 +47,17 @@ func TestSecretsNeverShowInLogsEventsStatusOrMetrics(t *testing.T) {
 			Spec: identityv1alpha1.EmailProviderSpec{TenantRef: identityv1alpha1.TenantReference{Name: b.Name}, Provider: "sendgrid",
 				DefaultFromAddress: "no-reply@" + b.Domain, CredentialsSecretRef: &identityv1alpha1.LocalObjectReference{Name: "sendgrid"}}})
 
+	// A post-login Action of a: its secrets from a Secret.
+	actionSecret := func(value string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "a-action-secrets"}, StringData: map[string]string{"API_KEY": value}}
+	}
+	actionKey := mark("action-api-key")
+	needles = append(needles, actionKey)
+	f.create(actionSecret(actionKey), &identityv1alpha1.Action{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "a-greeting"},
+		Spec: identityv1alpha1.ActionSpec{TenantRef: identityv1alpha1.TenantReference{Name: a.Name}, Trigger: identityv1alpha1.TriggerPostLogin,
+			Code:       identityv1alpha1.ActionCode{Inline: "exports.onExecutePostLogin = async (event, api) => { if (!event.secrets.API_KEY) api.access.deny('x'); };"},
+			SecretsRef: &identityv1alpha1.LocalObjectReference{Name: "a-action-secrets"}}})
+
 	// Wrong credentials that look like a secret.
 	c := f.tenant(2, nil)
 	c.Secrets.ClientSecret = mark("wrong-client-secret")
@@ -54,7 +65,7 @@ func TestSecretsNeverShowInLogsEventsStatusOrMetrics(t *testing.T) {
 	f.create(c.TenantObjects()...)
 
 	f.emu.SetFaults(0.2, 0)
-	f.allReadyExcept(5, c.Name, run.convergeTimeout)
+	f.allReadyExcept(6, c.Name, run.convergeTimeout)
 
 	// Rotation: new values travel; the old ones and the new ones must stay
 	// out of sight.
@@ -64,6 +75,19 @@ func TestSecretsNeverShowInLogsEventsStatusOrMetrics(t *testing.T) {
 	for _, obj := range []client.Object{a.ProviderObjects()[0], a.ConnectionObjects()[0]} {
 		f.g.Expect(k8s.Update(context.Background(), obj)).To(Succeed())
 	}
+	greeting := &identityv1alpha1.Action{}
+	f.g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "a-greeting"}, greeting)).To(Succeed())
+	firstHash := greeting.Status.AppliedHash
+	actionKey = mark("action-api-key-rotated")
+	needles = append(needles, actionKey)
+	rotated := actionSecret(actionKey)
+	f.g.Expect(k8s.Patch(context.Background(), rotated, client.RawPatch(types.MergePatchType,
+		[]byte(fmt.Sprintf(`{"stringData":{"API_KEY":%q}}`, actionKey))))).To(Succeed())
+	f.g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(greeting), greeting)).To(Succeed())
+		g.Expect(greeting.Status.AppliedHash).NotTo(Equal(firstHash))
+		g.Expect(greeting.Status.DeployedVersion).To(BeNumerically(">=", 2))
+	}, time.Minute, time.Second).Should(Succeed(), "the rotated action secret was not sent and deployed")
 	f.g.Eventually(func() any {
 		p, _ := f.emu.EmailProvider(a.Domain)
 		creds, _ := p["credentials"].(map[string]any)
@@ -121,7 +145,7 @@ func TestSecretsNeverShowInLogsEventsStatusOrMetrics(t *testing.T) {
 			}
 		}
 	}
-	f.g.Expect(inSecrets).To(BeNumerically(">=", len(needles)-4), "the needles are not the Secrets' values") // four were rotated away
+	f.g.Expect(inSecrets).To(BeNumerically(">=", len(needles)-5), "the needles are not the Secrets' values") // five were rotated away
 	found := 0
 	for where, text := range haystacks {
 		f.g.Expect(text).NotTo(BeEmpty(), "nothing to search in %s", where)
@@ -132,7 +156,7 @@ func TestSecretsNeverShowInLogsEventsStatusOrMetrics(t *testing.T) {
 			}
 		}
 	}
-	figure(t, "%d distinctive secret values (client secrets, SMTP passwords, connection configuration, a SendGrid API key, rotated values) searched in %d log lines, %d bytes of events, %d bytes of status, %d metric lines: %d found",
+	figure(t, "%d distinctive secret values (client secrets, SMTP passwords, connection configuration, a SendGrid API key, an action secret, rotated values) searched in %d log lines, %d bytes of events, %d bytes of status, %d metric lines: %d found",
 		len(needles), strings.Count(haystacks["log"], "\n"), len(haystacks["events"]), len(haystacks["status"]), strings.Count(haystacks["metrics"], "\n"), found)
 }
 
@@ -176,6 +200,8 @@ func (f *fixture) statusText() string {
 		case *identityv1alpha1.EmailProvider:
 			out = append(out, o.Status)
 		case *identityv1alpha1.CustomDatabaseConnection:
+			out = append(out, o.Status)
+		case *identityv1alpha1.Action:
 			out = append(out, o.Status)
 		}
 	})

@@ -235,6 +235,7 @@ var kinds = []func() client.ObjectList{
 	func() client.ObjectList { return &identityv1alpha1.TenantList{} },
 	func() client.ObjectList { return &identityv1alpha1.EmailProviderList{} },
 	func() client.ObjectList { return &identityv1alpha1.CustomDatabaseConnectionList{} },
+	func() client.ObjectList { return &identityv1alpha1.ActionList{} },
 }
 
 type conditioned interface {
