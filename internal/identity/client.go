@@ -21,7 +21,8 @@
 // failure; if the first attempt had in fact been applied, the retry is answered 409 and
 // the call returns ErrConflict with APIError.Attempts > 1. Controllers treat ErrConflict
 // from a create as "it exists": they look the object up (FindConnectionByName,
-// GetEmailProvider, GetEmailTemplate) and adopt it, so no duplicate is ever made.
+// GetEmailProvider, GetEmailTemplate, FindActionByName) and adopt it, so no duplicate is
+// ever made.
 // Password-change tickets are the exception that needs no adoption: only the newest
 // ticket of a user works, and the call returns the newest.
 //
