@@ -592,10 +592,10 @@ func TestActionsConvergeUnderFaultsWithOneActionAndOneBindingEach(t *testing.T) 
 	api := f.identityClient(domain, creds)
 	f.ready(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}})
 	f.emu.SeedAction(domain, emulatortest.ActionSeed{Name: "dashboard-risk", Bind: true})
-	// 20% of the requests answered 5xx, and 10% carried out but their
+	// 20% of the requests answered 5xx, and 30% carried out but their
 	// reply lost: a create or a binding write retried meets its own work.
 	f.emu.SetFaults(0.20, 0)
-	f.emu.SetLostReplies(0.10)
+	f.emu.SetLostReplies(0.30)
 	names := []string{"alpha", "bravo", "charlie"}
 	for i, name := range names {
 		f.apply(greetingAction(name, greetingCode, "hello", fmt.Sprintf("  binding: {order: %d}\n", i)))
@@ -616,13 +616,16 @@ func TestActionsConvergeUnderFaultsWithOneActionAndOneBindingEach(t *testing.T) 
 	time.Sleep(2 * resync)
 
 	// One action per object, each bound once, in the declared order after
-	// the foreign binding, each running the spec's code.
+	// the foreign binding, each running the spec's code in one version.
 	f.g.Expect(f.boundNames(api)).To(Equal([]string{"dashboard-risk", "alpha", "bravo", "charlie"}))
 	for _, name := range names {
 		remote := f.remoteAction(api, name)
 		f.g.Expect(remote.DeployedVersion).NotTo(BeNil(), name)
 		f.g.Expect(remote.DeployedVersion.Code).To(Equal(greetingCode), name)
 		f.g.Expect(remote.AllChangesDeployed).To(BeTrue(), name)
+		versions, err := api.ListActionVersions(context.Background(), remote.ID)
+		f.g.Expect(err).NotTo(HaveOccurred())
+		f.g.Expect(versions).To(HaveLen(1), "%s: one version, however many deploys failed or lost their answer", name)
 		act := actionObject(name)
 		f.g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name}, act)).To(Succeed())
 		f.g.Expect(act.Status.ActionID).To(Equal(remote.ID), name)

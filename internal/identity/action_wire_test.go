@@ -148,3 +148,19 @@ func TestActionBuildFailuresQuoteThePlatform(t *testing.T) {
 		t.Errorf("a secret's value is printed: %s", s)
 	}
 }
+
+func TestDeployIsNotSentAgainAfterAFailureItMayHaveCarriedOut(t *testing.T) {
+	deploys := 0
+	f := newFakePlatform(t, func(w http.ResponseWriter, r *http.Request) {
+		deploys++
+		writeAPIError(w, 503, "", "Service Unavailable")
+	})
+	_, err := f.client(t, fastOptions()).DeployAction(context.Background(), "a1")
+	var ae *APIError
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &ae) || ae.Attempts != 1 {
+		t.Fatalf("DeployAction = %v, want ErrUnavailable after one attempt", err)
+	}
+	if deploys != 1 {
+		t.Errorf("%d deploys sent, want 1: a second could make a second version", deploys)
+	}
+}

@@ -26,9 +26,11 @@
 // Password-change tickets are the exception that needs no adoption: only the newest
 // ticket of a user works, and the call returns the newest.
 //
-// Deploying an action (DeployAction) is the one call whose retry is not harmless in
-// full: a deploy whose answer was lost and which is retried makes one extra version, of
-// the same content.
+// Deploying an action (DeployAction) is the one call that is not retried after a 5xx or
+// a network error: every deploy makes a version, so a deploy whose answer was lost would
+// make two. It returns ErrUnavailable at once; the caller reads the action, whose
+// all_changes_deployed says whether the deploy was carried out. A 429 is waited out and
+// retried, as everywhere: the platform did not carry the request out.
 //
 // Secrets (the client secret, tokens, email credentials, connection configuration and
 // scripts, action secrets) are never put in errors, logs or metric labels: errors carry the operation
@@ -130,8 +132,10 @@ type Client interface {
 	DeleteAction(ctx context.Context, id string, force bool) error
 	// DeployAction makes the draft a new version and has the trigger run it. Every
 	// call makes a version, changed or not: deploy only when the action's
-	// AllChangesDeployed is false. A draft that does not build is refused with an
-	// *ActionBuildFailedError (ErrBuildFailed).
+	// AllChangesDeployed is false. It is not sent again after a 5xx or no answer
+	// (ErrUnavailable at once): read the action to learn whether it was carried out. A
+	// draft that does not build is refused with an *ActionBuildFailedError
+	// (ErrBuildFailed).
 	DeployAction(ctx context.Context, id string) (*ActionVersion, error)
 	// ListActionVersions lists an action's versions, newest first.
 	ListActionVersions(ctx context.Context, id string) ([]ActionVersion, error)
@@ -291,7 +295,7 @@ func (r *retrier) afterNetworkError(ctx context.Context, err error) error {
 	if down := r.c.breaker.refusal(r.op); down != nil {
 		return down
 	}
-	if r.serverRetries >= r.c.opts.MaxRetries {
+	if r.serverRetries >= r.c.opts.MaxRetries || !retriedAfterFailure(r.op) {
 		return networkError(r.op, r.attempts, err)
 	}
 	d := r.backoff(r.serverRetries)
@@ -306,13 +310,19 @@ func (r *retrier) afterNetworkError(ctx context.Context, err error) error {
 	return nil
 }
 
+// retriedAfterFailure reports whether an operation is sent again after a 5xx or no
+// answer. Not a deploy: every deploy makes a version, so a deploy whose answer was lost
+// and then sent again would make two. The caller reads the action instead, whose
+// all_changes_deployed says whether the first one was carried out.
+func retriedAfterFailure(op string) bool { return op != opDeployAction }
+
 // afterServerError waits before retrying a 5xx, or returns the error that ends the call.
 func (r *retrier) afterServerError(ctx context.Context, status int, body []byte) error {
 	final := func() error { return classify(r.op, status, parseAPIError(body), r.attempts) }
 	if down := r.c.breaker.refusal(r.op); down != nil {
 		return down
 	}
-	if r.serverRetries >= r.c.opts.MaxRetries {
+	if r.serverRetries >= r.c.opts.MaxRetries || !retriedAfterFailure(r.op) {
 		return final()
 	}
 	d := r.backoff(r.serverRetries)
