@@ -400,7 +400,7 @@ type desiredAction struct {
 	// hash fingerprints all of the above but displayName (status.appliedHash),
 	// its second half (secretsHash) the secrets alone.
 	hash, secretsHash string
-	displayName  string
+	displayName       string
 }
 
 // desiredAction reads the code's ConfigMap and the secrets' Secret (see
