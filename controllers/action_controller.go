@@ -740,25 +740,9 @@ func (r *ActionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).WithOptions(controllerOptions()).
 		For(&identityv1alpha1.Action{}, builder.WithPredicates(reconcile.SpecChanged())).
-		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(r.actionsIndexedBy(indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.actionsIndexedBy(indexActionCodeConfigMap)), builder.OnlyMetadata).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.actionsIndexedBy(indexActionSecret)), builder.OnlyMetadata).
+		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.ActionList{}, indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.ActionList{}, indexActionCodeConfigMap)), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.ActionList{}, indexActionSecret)), builder.OnlyMetadata).
 		WatchesRawSource(tenantRecovered(r.Access, mgr.GetClient(), &identityv1alpha1.ActionList{})).
 		Complete(r)
-}
-
-// actionsIndexedBy maps a watched object to the Actions whose index holds
-// its name, in its namespace.
-func (r *ActionReconciler) actionsIndexedBy(index string) handler.MapFunc {
-	return func(ctx context.Context, obj client.Object) []ctrl.Request {
-		var list identityv1alpha1.ActionList
-		if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
-			return nil
-		}
-		out := make([]ctrl.Request, 0, len(list.Items))
-		for i := range list.Items {
-			out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-		return out
-	}
 }

@@ -579,7 +579,7 @@ func (d *desiredConnection) drift(current *identity.Connection) []string {
 	}
 	sort.Strings(keys)
 	for _, key := range keys {
-		want, have := generic(d.Options[key]), observed[key]
+		want, have := managed.Generic(d.Options[key]), observed[key]
 		var same bool
 		switch key {
 		case optionCustomScripts:
@@ -594,17 +594,6 @@ func (d *desiredConnection) drift(current *identity.Connection) []string {
 		}
 	}
 	return drifted
-}
-
-// generic is v as encoding/json decodes it into an any.
-func generic(v any) any {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil
-	}
-	var out any
-	_ = json.Unmarshal(data, &out)
-	return out
 }
 
 // covers reports whether the observed value have carries the wanted value
@@ -711,25 +700,9 @@ func (r *CustomDatabaseConnectionReconciler) SetupWithManager(mgr ctrl.Manager) 
 	}
 	return ctrl.NewControllerManagedBy(mgr).WithOptions(controllerOptions()).
 		For(&identityv1alpha1.CustomDatabaseConnection{}, builder.WithPredicates(reconcile.SpecChanged())).
-		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexScriptConfigMap)), builder.OnlyMetadata).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.connectionsIndexedBy(indexConfigurationSecret)), builder.OnlyMetadata).
+		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.CustomDatabaseConnectionList{}, indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.CustomDatabaseConnectionList{}, indexScriptConfigMap)), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.CustomDatabaseConnectionList{}, indexConfigurationSecret)), builder.OnlyMetadata).
 		WatchesRawSource(tenantRecovered(r.Access, mgr.GetClient(), &identityv1alpha1.CustomDatabaseConnectionList{})).
 		Complete(r)
-}
-
-// connectionsIndexedBy maps a watched object to the connections whose index
-// holds its name, in its namespace.
-func (r *CustomDatabaseConnectionReconciler) connectionsIndexedBy(index string) handler.MapFunc {
-	return func(ctx context.Context, obj client.Object) []ctrl.Request {
-		var list identityv1alpha1.CustomDatabaseConnectionList
-		if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
-			return nil
-		}
-		out := make([]ctrl.Request, 0, len(list.Items))
-		for i := range list.Items {
-			out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-		return out
-	}
 }

@@ -418,23 +418,10 @@ func (r *EmailProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	byIndex := func(index string) handler.MapFunc {
-		return func(ctx context.Context, obj client.Object) []ctrl.Request {
-			var list identityv1alpha1.EmailProviderList
-			if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
-				return nil
-			}
-			out := make([]ctrl.Request, 0, len(list.Items))
-			for i := range list.Items {
-				out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-			}
-			return out
-		}
-	}
 	return ctrl.NewControllerManagedBy(mgr).WithOptions(controllerOptions()).
 		For(&identityv1alpha1.EmailProvider{}, builder.WithPredicates(reconcile.SpecChanged())).
-		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(byIndex(indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(byIndex(indexProviderSecret)), builder.OnlyMetadata).
+		Watches(&identityv1alpha1.Tenant{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.EmailProviderList{}, indexTenantRef)), builder.WithPredicates(reconcile.ReadinessChanged())).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.EmailProviderList{}, indexProviderSecret)), builder.OnlyMetadata).
 		WatchesRawSource(tenantRecovered(r.Access, mgr.GetClient(), &identityv1alpha1.EmailProviderList{})).
 		Complete(r)
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -13,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	identityv1alpha1 "github.com/tenantops/identity-operator/api/v1alpha1"
 	"github.com/tenantops/identity-operator/internal/identity"
@@ -256,6 +260,28 @@ func referencedTenant(_ context.Context, obj client.Object) []ctrl.Request {
 		return nil
 	}
 	return []ctrl.Request{{NamespacedName: client.ObjectKey{Namespace: obj.GetNamespace(), Name: name}}}
+}
+
+// indexedBy maps a watched object (a Tenant, Secret or ConfigMap) to the
+// objects of list's kind, in its namespace, whose field index holds its name:
+// the objects that reference it. The one map function of every reconciler's
+// watches on what its objects reference.
+func indexedBy(reader client.Reader, list client.ObjectList, index string) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []ctrl.Request {
+		found := list.DeepCopyObject().(client.ObjectList)
+		if err := reader.List(ctx, found, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+			// Only a missing index fails a cache List: a programming error that
+			// every test would show, so a log line is enough here.
+			log.FromContext(ctx).Error(err, "cannot list the objects that reference a watched object", "index", index)
+			return nil
+		}
+		var out []ctrl.Request
+		_ = meta.EachListItem(found, func(o runtime.Object) error {
+			out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(o.(client.Object))})
+			return nil
+		})
+		return out
+	}
 }
 
 // getTenant reads the Tenant an object references, or says what is missing.

@@ -880,8 +880,8 @@ func dependentsOf(ctx context.Context, c client.Client, tenant *identityv1alpha1
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).WithOptions(controllerOptions()).
 		For(&identityv1alpha1.Tenant{}, builder.WithPredicates(reconcile.SpecChanged())).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tenantsIndexedBy(indexCredentialsSecret)), builder.OnlyMetadata).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tenantsIndexedBy(indexCABundle)), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.TenantList{}, indexCredentialsSecret)), builder.OnlyMetadata).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(indexedBy(r.Client, &identityv1alpha1.TenantList{}, indexCABundle)), builder.OnlyMetadata).
 		// A migration's spec can change every tenant's flags; its status
 		// cannot, and calendar transitions come from each Tenant's own requeue.
 		Watches(&identityv1alpha1.PlatformMigration{}, handler.EnqueueRequestsFromMapFunc(r.allTenants), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -890,16 +890,6 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&identityv1alpha1.Action{}, handler.EnqueueRequestsFromMapFunc(referencedTenant), builder.WithPredicates(reconcile.ReadinessChanged())).
 		WatchesRawSource(tenantRecovered(r.Access, mgr.GetClient(), &identityv1alpha1.TenantList{})).
 		Complete(r)
-}
-
-func (r *TenantReconciler) tenantsIndexedBy(index string) handler.MapFunc {
-	return func(ctx context.Context, obj client.Object) []ctrl.Request {
-		var tenants identityv1alpha1.TenantList
-		if err := r.List(ctx, &tenants, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
-			return nil
-		}
-		return requestsFor(tenants.Items)
-	}
 }
 
 func (r *TenantReconciler) allTenants(ctx context.Context, _ client.Object) []ctrl.Request {

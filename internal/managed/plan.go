@@ -63,11 +63,11 @@ const maxShown = 1024
 // for a field the remote does not hold, with AbsentIsZero.
 // Fields come out sorted by name.
 func Render(b Body) []identityv1alpha1.PlannedChange {
-	body := generic(b.Value)
+	body := Generic(b.Value)
 	var current any
 	exists := b.Current != nil && !(reflect.ValueOf(b.Current).Kind() == reflect.Pointer && reflect.ValueOf(b.Current).IsNil())
 	if exists {
-		current = generic(b.Current)
+		current = Generic(b.Current)
 	}
 	expand, replaces := map[string]bool{}, map[string]bool{}
 	for _, e := range b.Expand {
@@ -178,8 +178,9 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// generic is v as encoding/json decodes it into an any.
-func generic(v any) any {
+// Generic is v as encoding/json decodes it into an any: the form in which a
+// value of the spec compares with one read from the wire.
+func Generic(v any) any {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return nil
