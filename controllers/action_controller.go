@@ -87,13 +87,12 @@ type ActionReconciler struct {
 	// would take a just-created action for one to adopt, or a secret just
 	// sent for one still to send. Forgotten when the object is deleted or
 	// leaves this instance's selection.
-	written sync.Map
+	written reconcile.Written[writtenAction]
 }
 
 // writtenAction is what the status of an Action says once this process's
 // last write is in it.
 type writtenAction struct {
-	uid       types.UID
 	actionID  string
 	hash      string
 	ownership identityv1alpha1.RemoteOwnership
@@ -102,25 +101,22 @@ type writtenAction struct {
 // recall puts what this process last wrote into a status read from a cache
 // that may not have seen it yet.
 func (r *ActionReconciler) recall(act *identityv1alpha1.Action) {
-	if v, ok := r.written.Load(client.ObjectKeyFromObject(act)); ok {
-		if w := v.(writtenAction); w.uid == act.UID {
-			act.Status.ActionID, act.Status.AppliedHash, act.Status.Ownership = w.actionID, w.hash, w.ownership
-		}
+	if w, ok := r.written.Recall(act); ok {
+		act.Status.ActionID, act.Status.AppliedHash, act.Status.Ownership = w.actionID, w.hash, w.ownership
 	}
 }
 
 // remember records the status's remote identity after a pass that applied
 // the spec.
 func (r *ActionReconciler) remember(act *identityv1alpha1.Action) {
-	r.written.Store(client.ObjectKeyFromObject(act),
-		writtenAction{uid: act.UID, actionID: act.Status.ActionID, hash: act.Status.AppliedHash, ownership: act.Status.Ownership})
+	r.written.Remember(act, writtenAction{actionID: act.Status.ActionID, hash: act.Status.AppliedHash, ownership: act.Status.Ownership})
 }
 
 // Reconcile runs one pass for an Action.
 func (r *ActionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return reconcile.Pass(ctx, r.Client, r.Summarizer, req, &identityv1alpha1.Action{},
 		reconcile.Steps[*identityv1alpha1.Action]{Apply: r.reconcileAction, Delete: r.reconcileDelete, Shard: r.Shard,
-			Gone: func(req ctrl.Request) { r.written.Delete(req.NamespacedName) }})
+			Gone: func(req ctrl.Request) { r.written.Forget(req.NamespacedName) }})
 }
 
 // reconcileAction writes the draft (internal/managed), deploys it when it
@@ -708,7 +704,7 @@ func (r *ActionReconciler) reconcileDelete(ctx context.Context, act *identityv1a
 	if err != nil {
 		return err
 	}
-	r.written.Delete(client.ObjectKeyFromObject(act))
+	r.written.Forget(client.ObjectKeyFromObject(act))
 	return reconcile.RemoveFinalizer(ctx, r.Client, act, identityv1alpha1.Finalizer)
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,55 +63,12 @@ type PlatformMigrationReconciler struct {
 	// instance whose own cache holds one shard.
 	Fleet cache.Cache
 
-	// rounds remembers when this instance last sent a migration's reminders.
-	rounds reminderRounds
-}
-
-// reminderRounds is the time of the last round of reminders per migration,
-// as sent by this instance. status.lastReminderTime is the record that
-// survives a restart, but a pass that runs right after the round can still
-// read the migration from a cache that has not seen that status write yet,
-// and would send the round again.
-type reminderRounds struct {
-	mu   sync.Mutex
-	sent map[string]reminderRound // by migration name
-}
-
-type reminderRound struct {
-	uid types.UID // a migration deleted and made again starts afresh
-	at  time.Time
-}
-
-// last is the later of the status's lastReminderTime and the round this
-// instance remembers sending (nil: none yet).
-func (rr *reminderRounds) last(m *identityv1alpha1.PlatformMigration) *time.Time {
-	rr.mu.Lock()
-	round, ok := rr.sent[m.Name]
-	rr.mu.Unlock()
-	var last *time.Time
-	if m.Status.LastReminderTime != nil {
-		t := m.Status.LastReminderTime.Time
-		last = &t
-	}
-	if ok && round.uid == m.UID && (last == nil || round.at.After(*last)) {
-		last = &round.at
-	}
-	return last
-}
-
-func (rr *reminderRounds) record(m *identityv1alpha1.PlatformMigration, at time.Time) {
-	rr.mu.Lock()
-	defer rr.mu.Unlock()
-	if rr.sent == nil {
-		rr.sent = map[string]reminderRound{}
-	}
-	rr.sent[m.Name] = reminderRound{uid: m.UID, at: at}
-}
-
-func (rr *reminderRounds) forget(name string) {
-	rr.mu.Lock()
-	defer rr.mu.Unlock()
-	delete(rr.sent, name)
+	// reminded remembers when this process last sent each migration's
+	// round of reminders: status.lastReminderTime is the record that
+	// survives a restart, but a pass right after the round can read the
+	// migration from a cache that has not seen that status write yet, and
+	// would send the round again.
+	reminded reconcile.Written[time.Time]
 }
 
 // Reconcile runs one pass for a PlatformMigration. A migration owns nothing
@@ -123,7 +79,7 @@ func (r *PlatformMigrationReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		Apply: r.reconcileMigration,
 		Gone: func(req ctrl.Request) {
 			r.Metrics.forget(req.Name)
-			r.rounds.forget(req.Name)
+			r.reminded.Forget(req.NamespacedName)
 		},
 	})
 }
@@ -433,6 +389,9 @@ func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1a
 	if m.Status.Phase == identityv1alpha1.PhaseScheduled || m.Status.Phase == identityv1alpha1.PhaseCompleted {
 		return time.Time{}, nil
 	}
+	if sent, ok := r.reminded.Recall(m); ok && (m.Status.LastReminderTime == nil || sent.After(m.Status.LastReminderTime.Time)) {
+		m.Status.LastReminderTime = &metav1.Time{Time: sent}
+	}
 	// A tenant whose readiness is not known yet (its settings not read
 	// since the check appeared) is not told it must act.
 	var waiting []tenantOutcome
@@ -452,7 +411,7 @@ func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1a
 	}
 	// The first round waits, a little, for every tenant to be read, so
 	// that it reaches all of those that must act at once.
-	if settled := m.CreationTimestamp.Add(readinessSettle); unknown > 0 && r.rounds.last(m) == nil && now.Before(settled) {
+	if settled := m.CreationTimestamp.Add(readinessSettle); unknown > 0 && m.Status.LastReminderTime == nil && now.Before(settled) {
 		if retry := now.Add(readinessSettleRetry); retry.Before(settled) {
 			return retry, nil
 		}
@@ -465,7 +424,10 @@ func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1a
 	if m.Spec.ReminderInterval != nil {
 		interval = m.Spec.ReminderInterval.Duration
 	}
-	last := r.rounds.last(m)
+	var last *time.Time
+	if m.Status.LastReminderTime != nil {
+		last = &m.Status.LastReminderTime.Time
+	}
 	var mandatory *time.Time
 	if m.Spec.MandatoryOptIn != nil {
 		mandatory = &m.Spec.MandatoryOptIn.Time
@@ -488,7 +450,7 @@ func (r *PlatformMigrationReconciler) remind(ctx context.Context, m *identityv1a
 		}
 	}
 	m.Status.LastReminderTime = &metav1.Time{Time: now}
-	r.rounds.record(m, now)
+	r.reminded.Remember(m, now)
 	if len(failures) > 0 {
 		// The round counts as sent (Events went out); the mail failures are
 		// reported and retried with the next round rather than re-sending
